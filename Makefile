@@ -1,0 +1,33 @@
+# fastbird: `make demo` runs the lesson, `make test` runs every notebook and test. Both set everything up first.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# torch from PyPI; the GitHub workflows point this at the CPU wheel index to save a 3 GB download
+TORCH_INDEX ?=
+TORCH := torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.fastbird-installed
+# Real photos live beside the project root on the course machines; elsewhere set FASTBIRD_DATA or let fastbird fetch
+FASTBIRD_DATA ?= $(abspath ../shared/data)
+export FASTBIRD_DATA
+
+.PHONY: install demo test clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/fastbird demo $(if $(wildcard $(FASTBIRD_DATA)/birds),--data $(FASTBIRD_DATA)/birds)
+
+test: $(STAMP)
+	$(BIN)/nbdev-test --n-workers 2 --timing
+	$(BIN)/python -m pytest -q tests
+
+clean-venv:
+	rm -rf $(VENV)
