@@ -11,7 +11,7 @@ STAMP := $(VENV)/.fastbird-installed
 FASTBIRD_DATA ?= $(abspath ../shared/data)
 export FASTBIRD_DATA
 
-.PHONY: install demo test clean-venv
+.PHONY: install browser demo test clean-venv
 
 install: $(STAMP)
 
@@ -25,7 +25,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/fastbird demo $(if $(wildcard $(FASTBIRD_DATA)/birds),--data $(FASTBIRD_DATA)/birds)
 
-test: $(STAMP)
+# The docs page check opens every page in headless Chromium: install it where we can (root on Debian)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "make test needs Chromium for the docs page check: install the 'chromium' package" >&2; exit 1; }
+
+test: $(STAMP) browser
 	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/python -m pytest -q tests
 
