@@ -1,0 +1,101 @@
+"""Benchmark: the lesson's training recipe against fastbird's default, on the shared photos.
+
+Runs in one process on `birds` and `pets` (from `$FASTBIRD_DATA` or `../shared/data`), each with the same fixed
+held-out split (the lesson's `RandomSplitter(0.2, seed=42)`) and the same backbone, and prints for each recipe: wall
+time of training, training images per second (training photos / wall time), and error and accuracy on the held-out
+photos. The lesson's recipe is exactly `vision_learner(dls, arch, metrics=error_rate).fine_tune(3)` on
+`Resize(192, method='squish')` batches of 32, default learning rate; fastbird's is `fit_features` (logistic regression on
+the frozen backbone's pooled features at `DEFAULT_SIZE`).
+
+`--why` adds variants on birds that separate the reasons the lesson's recipe does worse on ~170 photos.
+Timings on a shared CPU are noisy: the load average is printed before and after.
+
+    .venv/bin/python bench/train.py [--arch auto] [--datasets birds pets] [--why]
+"""
+import argparse, os, sys, tempfile, time, warnings
+from pathlib import Path
+
+import numpy as np, torch
+
+
+def row(*cols, widths=(6, 26, 6, 6, 7, 11, 7, 9, 9)):
+    print('  '.join(str(c).ljust(w) for c, w in zip(cols, widths)), flush=True)
+
+HEADER = ('data', 'recipe', 'train', 'valid', 'wall s', 'train im/s', 'error', 'accuracy', 'log loss')
+
+def report(ds, recipe, n_train, n_valid, seconds, err, nll=float('nan')):
+    row(ds, recipe, n_train, n_valid, f'{seconds:.1f}', f'{n_train/seconds:.1f}', f'{err:.3f}', f'{1-err:.3f}', f'{nll:.3f}')
+
+def log_loss(model, files):
+    "Mean cross-entropy of `model` on `files` (labelled by folder): finer than the error on a few dozen photos."
+    from fastai.vision.all import parent_label
+    from fastbird.learner import predict_batch
+    p = predict_batch(model, files)
+    idx = torch.tensor([model.labels.index(parent_label(f)) for f in files])
+    return float(-p[torch.arange(len(files)), idx].clamp_min(1e-7).log().mean())
+
+def why(path, arch):
+    "Variants on one data set: is it unfreezing the body, the new head, or the number of steps?"
+    from fastai.vision.all import error_rate, parent_label, set_seed, vision_learner
+    from fastbird.data import lesson_block
+    from fastbird.learner import BACKBONES, fit_features, from_learner, split_files, valid_error
+    trn, val = split_files(path)
+    ytrn, yval = [parent_label(f) for f in trn], [parent_label(f) for f in val]
+    variants = [('fine_tune(3) (lesson)', 32, lambda l: l.fine_tune(3)),
+                ('fine_tune(3), bs=8', 8, lambda l: l.fine_tune(3)),
+                ('head only, 4 epochs', 32, lambda l: l.fit_one_cycle(4, 2e-3)),
+                ('head only, 12 epochs', 32, lambda l: l.fit_one_cycle(12, 2e-3))]
+    for name, bs, fit in variants:
+        set_seed(42)
+        start = time.time()
+        dls = lesson_block().dataloaders(path, bs=bs, num_workers=0)
+        learn = vision_learner(dls, BACKBONES[arch].arch, metrics=error_rate, path=tempfile.mkdtemp())
+        with learn.no_bar(), learn.no_logging(): fit(learn)
+        report(path.name, name, len(trn), len(val), time.time()-start, valid_error(from_learner(learn, 192), val, yval))
+    for C in (0.03, 0.3, 3.0):
+        start = time.time()
+        m = fit_features(trn, ytrn, arch, C=C)
+        report(path.name, f'features+LR C={C}', len(trn), len(val), time.time()-start, valid_error(m, val, yval))
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--arch', default='auto', help="'auto', 'resnet18' or 'efficientnet_lite0'")
+    p.add_argument('--datasets', nargs='+', default=['birds', 'pets'])
+    p.add_argument('--repeat', type=int, default=0, help='also average over this many other random splits')
+    p.add_argument('--why', action='store_true', help='also run the variants that explain the difference (birds)')
+    a = p.parse_args()
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    from fastbird.fetch import lesson_data
+    from fastbird.learner import DEFAULT_SIZE, split_files, train
+    from fastbird.pretrained import resolve_arch
+    arch = resolve_arch(a.arch)
+    print(f"backbone {arch}; torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; "
+          f"load average before {os.getloadavg()[0]:.1f} (shared CPU: timings are noisy)", flush=True)
+    names = {'lesson': 'lesson: fine_tune(3) @192', 'fastbird': f'fastbird: features+LR @{DEFAULT_SIZE}'}
+    seeds = [42] + list(range(1, a.repeat+1))
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            print(f"\nsplit: RandomSplitter(0.2, seed={seed})" + (' (the lesson\'s)' if seed==42 else ''), flush=True)
+            row(*HEADER)
+            for ds in a.datasets:
+                path = lesson_data(ds)
+                _, val = split_files(path, seed=seed)
+                for recipe in ('lesson', 'fastbird'):
+                    res = train(path, Path(tmp)/f'{ds}-{recipe}-{seed}', arch=arch, recipe=recipe, seed=seed, verbose=False)
+                    nll = log_loss(res.model, val)
+                    results.setdefault((ds, recipe), []).append((res.seconds, res.n_train, res.valid_error, nll))
+                    report(ds, names[recipe], res.n_train, res.n_valid, res.seconds, res.valid_error, nll)
+        if len(seeds) > 1:
+            print(f"\nmean over the {len(seeds)} splits", flush=True)
+            row(*HEADER)
+            for (ds, recipe), rs in results.items():
+                secs, n, err, nll = map(np.mean, zip(*rs))
+                report(ds, names[recipe], int(n), '', secs, err, nll)
+        if a.why:
+            print("\nwhy: variants on birds, the lesson's split", flush=True)
+            row(*HEADER)
+            why(lesson_data('birds'), arch)
+    print(f"\nload average after {os.getloadavg()[0]:.1f}", flush=True)
+
+if __name__ == '__main__': main()

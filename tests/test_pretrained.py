@@ -1,0 +1,92 @@
+"""fastbird.pretrained: backbone choice (offline fallback, a cached resnet18), weight mapping checks, features and
+ImageNet classes on real photos."""
+import warnings
+from pathlib import Path
+
+import pytest, torch
+from fastai.vision.all import vision_learner
+from torchvision.models import resnet18
+from fastbird import pretrained as P
+from fastbird.fetch import lesson_data
+
+BIRDS = lesson_data('birds')
+
+@pytest.fixture
+def cached_resnet18(tmp_path, monkeypatch):
+    "A torch hub cache holding a resnet18 state dict under the official file name (random weights: no download here)."
+    hub = tmp_path/'hub'
+    (hub/'checkpoints').mkdir(parents=True)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(hub))
+    torch.save(resnet18().state_dict(), hub/'checkpoints'/P.RESNET18_URL.split('/')[-1])
+    P._imagenet_model.cache_clear()
+    yield hub
+    P._imagenet_model.cache_clear()
+
+def test_auto_falls_back_loudly_when_resnet18_is_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    assert not P.resnet18_available(download=False)
+    monkeypatch.setattr(P, 'resnet18_available', lambda download=True: False)
+    with pytest.warns(P.FallbackWarning, match="arch='efficientnet_lite0'"):
+        assert P.resolve_arch('auto') == 'efficientnet_lite0'
+    with pytest.raises(RuntimeError, match='efficientnet_lite0'): P.resolve_arch('resnet18')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # an explicit choice is not a fallback: no warning
+        assert P.backbone('efficientnet_lite0').name == 'efficientnet_lite0'
+
+def test_auto_uses_cached_resnet18(cached_resnet18):
+    assert P.resnet18_available(download=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', P.FallbackWarning)
+        bb = P.backbone('auto')
+    assert bb.name == 'resnet18' and bb.arch is resnet18
+    feats = P.image_features(sorted((BIRDS/'bird').iterdir())[:3], 'auto', size=64)
+    assert feats.shape == (3, 512) and feats.dtype == torch.float32
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match='choose one of'): P.resolve_arch('resnet50')
+
+def test_mapping_rejects_foreign_weights():
+    m = P.efficientnet_lite0(pretrained=False)
+    sd = P.packaged_lite0_weights()
+    with pytest.raises(ValueError, match='not the same architecture'): P.lite0_state_dict(m, dict(list(sd.items())[:-1]))
+    swapped = dict(sd); keys = list(sd)
+    swapped[keys[1]], swapped[keys[0]] = sd[keys[0]], sd[keys[1]]  # conv weight where a BN weight belongs
+    swapped = {k: swapped[k] for k in keys}
+    with pytest.raises(ValueError, match="doesn't fit"): P.lite0_state_dict(m, swapped)
+
+def test_packaged_weights_are_exactly_loaded():
+    m, sd = P.efficientnet_lite0(), P.packaged_lite0_weights()
+    ours = m.state_dict()
+    assert all(torch.equal(a, b) for a, b in zip(sd.values(), ours.values()))
+
+def test_imagenet_top_on_real_photos():
+    cats = sorted((lesson_data('pets')/'cat').iterdir())[:8]
+    tops = P.imagenet_top(cats, 'efficientnet_lite0', k=3)
+    assert len(tops) == 8 and all(len(t) == 3 for t in tops)
+    assert all(isinstance(n, str) and 0 <= p <= 1 for t in tops for n, p in t)
+    assert all(t[0][1] >= t[1][1] >= t[2][1] for t in tops)
+    cat_names = {P.imagenet_classes()[i] for i in P.IMAGENET_GROUPS['cat']}
+    assert sum(t[0][0] in cat_names for t in tops) >= 5, tops
+
+def test_features_shape_flip_and_empty():
+    fs = sorted((BIRDS/'forest').iterdir())[:3]
+    a = P.image_features(fs, 'efficientnet_lite0', size=96, bs=2)
+    b = P.image_features(fs, 'efficientnet_lite0', size=96, flip=True)
+    assert a.shape == b.shape == (3, 1280) and not torch.allclose(a, b)
+    assert torch.allclose(a, P.image_features(fs, 'efficientnet_lite0', size=96, bs=3), atol=1e-4)
+    assert P.image_features([], 'efficientnet_lite0').shape == (0, 1280)
+
+def test_unreadable_images_are_named(tmp_path):
+    bad = tmp_path/'bad.jpg'; bad.write_bytes(b'\xff\xd8\xff\xe0 truncated')
+    with pytest.raises(P.ImageReadError, match='bad.jpg'): P.image_features([bad], 'efficientnet_lite0')
+    with pytest.raises(P.ImageReadError, match='not a readable image'): P.load_image(b'nope')
+
+def test_vision_learner_takes_the_backbone():
+    from fastai.vision.all import ImageDataLoaders, Resize, Normalize
+    dls = ImageDataLoaders.from_folder(BIRDS, valid_pct=0.2, seed=42, item_tfms=Resize(64), bs=8, num_workers=0)
+    learn = vision_learner(dls, P.backbone('efficientnet_lite0').arch)
+    norm = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
+    assert len(norm) == 1 and torch.allclose(norm[0].mean.flatten().cpu(), torch.tensor([0.5]*3))
+    # the body holds the packaged weights, the frozen body doesn't train
+    assert torch.equal(learn.model[0][0].weight, P.packaged_lite0_weights()['_conv_stem.weight'])
+    assert not learn.model[0][0].weight.requires_grad
