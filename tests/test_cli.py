@@ -1,11 +1,18 @@
-"The `fastbird` command: help, version, exit codes, and the fetching subcommands end to end."
-import json, os, subprocess, sys, time
+"The `fastbird` command: help, version, exit codes, and every subcommand end to end."
+import http.server, inspect, json, os, shutil, socket, subprocess, sys, threading, time
+from functools import partial
+from pathlib import Path
 import pytest
 from PIL import Image
 from fastbird import __version__
 from fastbird.fetch import search_images, read_manifest
 from fetch_server import Server, KEPT, CAP
 from test_fetch import REJECTED, Pages, full
+import ddgs
+from ddgs.exceptions import DDGSException
+from fastbird import cli
+from fastbird.fetch import lesson_data
+from fastbird.learner import load_model, predict, split_files
 
 def fb(*args, env=None, **kw):
     return subprocess.run([sys.executable, '-m', 'fastbird', *args], capture_output=True, text=True,
@@ -17,7 +24,7 @@ def server():
 
 def test_help_is_fast_and_light():
     t = time.monotonic(); r = fb('--help'); dt = time.monotonic()-t
-    assert r.returncode==0 and 'search' in r.stdout and 'download' in r.stdout and 'fetch' in r.stdout
+    assert r.returncode==0 and all(c in r.stdout for c in ('search', 'download', 'fetch', 'train', 'predict', 'demo'))
     assert dt < 1., f'fastbird --help took {dt:.2f}s'
     chk = subprocess.run([sys.executable, '-c', "import sys; sys.argv=['fastbird','--help']\nimport fastbird.cli\n"
                           "try: fastbird.cli.main()\nexcept SystemExit: pass\n"
@@ -30,7 +37,7 @@ def test_console_script():
     r = subprocess.run([exe, '--version'], capture_output=True, text=True)
     assert r.returncode==0 and r.stdout.strip()==f'fastbird {__version__}'
 
-@pytest.mark.parametrize('cmd', ['search', 'download', 'fetch'])
+@pytest.mark.parametrize('cmd', ['search', 'download', 'fetch', 'train', 'predict', 'demo'])
 def test_subcommand_help(cmd):
     r = fb(cmd, '--help')
     assert r.returncode==0 and r.stdout.startswith(f'usage: fastbird {cmd}')
@@ -79,3 +86,121 @@ def test_search_offline_is_actionable(tmp_path):
 def test_fetch_offline(tmp_path):
     r = fb('fetch', str(tmp_path/'d'), 'bird', 'forest', env={'FASTBIRD_CACHE': str(tmp_path)}, timeout=120)
     assert r.returncode==1 and 'cached query' in r.stderr and 'Traceback' not in r.stderr
+
+# Training, predicting and the demo, on small copies of the shared photos
+
+BIRDS = lesson_data('birds')
+ARCH = 'efficientnet_lite0'  # the weights that ship with fastbird: the same backbone online and offline
+
+def small_copy(dst, n=8, labels=('bird', 'forest')):
+    "A folder with the first `n` shared photos of each label."
+    for l in labels:
+        (dst/l).mkdir(parents=True)
+        for f in sorted((BIRDS/l).iterdir())[:n]: shutil.copy(f, dst/l)
+    return dst
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    "A model trained by `fastbird train` on 8 birds and 8 forests."
+    d = small_copy(tmp_path_factory.mktemp('data'))
+    r = fb('train', str(d), '--out', str(d.parent/'model'), '--arch', ARCH, '--size', '96')
+    assert r.returncode==0, r.stderr
+    return d.parent/'model', d, r
+
+def test_train_prints_validation_error_and_saves_no_pickle(model):
+    m, d, r = model
+    assert 'validation error' in r.stdout and 'Traceback' not in r.stderr
+    assert sorted(p.name for p in m.iterdir())==['model.json', 'model.safetensors']
+
+def test_predict_reproduces_library_predictions(model, tmp_path):
+    "`fastbird predict --json` gives what `predict(load_model(...))` gives in a notebook; a bad photo gets its own line."
+    m, d, _ = model
+    imgs = [str(sorted((BIRDS/l).iterdir())[-1]) for l in ('bird', 'forest')]
+    (tmp_path/'page.jpg').write_text('<!DOCTYPE html><html>403</html>')
+    r = fb('predict', str(m), imgs[0], str(tmp_path/'page.jpg'), imgs[1], '--json')
+    assert r.returncode==0, r.stderr
+    lines = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [o['image'] for o in lines]==[imgs[0], str(tmp_path/'page.jpg'), imgs[1]]
+    assert 'web page' in lines[1]['error'] and '1 of 3 photos could not be read' in r.stderr
+    clf = load_model(m)
+    for o in (lines[0], lines[2]):
+        p = predict(clf, o['image'])
+        assert o['label']==p.label and set(o['probs'])=={'bird', 'forest'}
+        for k in p.probs: assert abs(o['probs'][k]-p.probs[k]) < 1e-6
+
+def test_predict_readable_lines(model):
+    m, d, _ = model
+    img = str(sorted((BIRDS/'bird').iterdir())[-1])
+    r = fb('predict', str(m), img)
+    label, rest = r.stdout.strip().split(': ', 1)[1].split(' ', 1)
+    assert r.returncode==0 and label in ('bird', 'forest') and 'bird 0.' in rest and 'forest 0.' in rest
+
+def test_predict_nothing_readable_or_no_model(model, tmp_path):
+    m, d, _ = model
+    r = fb('predict', str(m), str(tmp_path/'missing.jpg'))
+    assert r.returncode==1 and 'No image file' in r.stdout
+    r = fb('predict', str(tmp_path), str(tmp_path/'missing.jpg'))
+    assert r.returncode==1 and 'not a fastbird model folder' in r.stderr and 'Traceback' not in r.stderr
+
+@pytest.mark.parametrize('case', ['one label', 'empty', 'missing'])
+def test_train_bad_data_is_one_clear_line(tmp_path, case):
+    d = tmp_path/'data'
+    if case=='one label': small_copy(d, n=3, labels=('bird',))
+    if case=='empty': d.mkdir()
+    r = fb('train', str(d), '--out', str(tmp_path/'m'), '--arch', ARCH)
+    assert r.returncode==1 and r.stderr.startswith('fastbird train: ') and 'Traceback' not in r.stderr
+    assert {'one label': 'Only one label', 'empty': 'is empty', 'missing': 'No folder'}[case] in r.stderr
+    assert not (tmp_path/'m').exists()
+
+def test_demo_with_data(tmp_path):
+    d = small_copy(tmp_path/'data', n=6)
+    r = fb('demo', '--data', str(d), '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1')
+    assert r.returncode==0, r.stderr
+    answers = [l for l in r.stdout.splitlines() if 'This is a: ' in l]
+    held_out_labels = {f.parent.name for f in split_files(d)[1]}  # one held-out photo shown per label (--show 1)
+    assert len(answers)==len(held_out_labels)>0 and all("Probability it's a bird: " in l for l in answers)
+    assert (tmp_path/'demo'/'model'/'model.safetensors').exists() and 'fastbird predict' in r.stdout
+
+def test_demo_offline_stops_quickly_naming_data(tmp_path, monkeypatch, capsys):
+    "No network: every connection fails as it does without a route; the demo says to use --data, within seconds."
+    def no_network(*a, **k): raise OSError(-3, 'Temporary failure in name resolution')
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    t = time.monotonic()
+    assert cli.main(['demo', '--dir', str(tmp_path/'demo')])==1
+    assert time.monotonic()-t < 5
+    err = capsys.readouterr().err
+    assert '--data DIR' in err and "can't be reached" in err
+    assert not (tmp_path/'demo').exists()
+
+REAL_DDGS = ddgs.DDGS
+
+class PhotoSearch:
+    "A stand-in for `ddgs.DDGS` (same `images` signature) whose results are shared photos served from loopback."
+    def __init__(self, base, per=4): self.base, self.per, self.queries = base, per, []
+    def __call__(self): return self
+    def images(self, query, **kwargs):
+        inspect.signature(REAL_DDGS._search_sync).bind(None, 'images', query, **kwargs)  # arguments the real one takes
+        self.queries.append(query)
+        if kwargs['page']>1: raise DDGSException('No results found.')
+        label, kind = query.split(' ', 1)
+        start = ['photo', 'sun photo', 'shade photo'].index(kind)*self.per
+        files = sorted((BIRDS/label).iterdir())[start:start+self.per]
+        return [dict(image=f'{self.base}/{label}/{f.name}', title=f.name, url=self.base, source='loopback',
+                     width=400, height=300, thumbnail='') for f in files]
+
+def test_demo_fetches_trains_and_predicts(tmp_path, monkeypatch, capsys):
+    "The whole lesson without --data: search (stand-in), download (real HTTP on loopback), train, predict."
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(BIRDS)))
+    srv.RequestHandlerClass.log_message = lambda *a: None
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        search = PhotoSearch(f'http://127.0.0.1:{srv.server_port}')
+        monkeypatch.setattr(ddgs, 'DDGS', search)
+        monkeypatch.setenv('FASTBIRD_CACHE', str(tmp_path/'cache'))
+        monkeypatch.setattr('fastbird.fetch.web_reachable', lambda *a, **k: True)  # the only step that needs the real web
+        assert cli.main(['demo', '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1'])==0
+    finally: srv.shutdown(); srv.server_close()
+    out = capsys.readouterr().out
+    assert sorted(set(search.queries))==sorted(f'{l} {k}' for l in ('bird', 'forest') for k in ('photo', 'sun photo', 'shade photo'))
+    for l in ('bird', 'forest'): assert len(list((tmp_path/'demo'/'data'/l).glob('*.jpg')))==12
+    assert out.count('This is a: ')==2 and 'validation error' in out
