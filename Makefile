@@ -10,6 +10,8 @@ STAMP := $(VENV)/.fastbird-installed
 # Real photos live beside the project root on the course machines; elsewhere set FASTBIRD_DATA or let fastbird fetch
 FASTBIRD_DATA ?= $(abspath ../shared/data)
 export FASTBIRD_DATA
+# `make demo DATA=DIR` trains on DIR (one subfolder of photos per label) instead of searching the web
+DATA ?= $(wildcard $(FASTBIRD_DATA)/birds)
 
 .PHONY: install browser demo test clean-venv
 
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/fastbird demo $(if $(wildcard $(FASTBIRD_DATA)/birds),--data $(FASTBIRD_DATA)/birds)
+	$(BIN)/fastbird demo $(if $(DATA),--data $(DATA))
 
 # The docs page check opens every page in headless Chromium: install it where we can (root on Debian)
 browser:
