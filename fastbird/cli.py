@@ -30,6 +30,7 @@ def add_search(sub):
 
 # %% ../nbs/06_cli.ipynb #2957e467
 def run_search(args) -> int:
+    "Print the image URLs found for `args.term`; 1 if the search failed."
     from fastbird.fetch import search_images, SearchError
     try: res = search_images(args.term, max_images=args.max)
     except SearchError as e: print(f'fastbird search: {e}', file=sys.stderr); return 1
@@ -60,6 +61,7 @@ def add_download(sub):
 
 # %% ../nbs/06_cli.ipynb #e0027270
 def run_download(args) -> int:
+    "Download the URLs listed in `args.urls` into `args.dest`; 1 if no image was kept."
     from fastbird.fetch import download_images
     f = sys.stdin if args.urls=='-' else None
     if f is None and not Path(args.urls).is_file(): print(f'fastbird download: no such file: {args.urls}', file=sys.stderr); return 2
@@ -83,6 +85,7 @@ def add_fetch(sub):
 
 # %% ../nbs/06_cli.ipynb #c453fdda
 def run_fetch(args) -> int:
+    "Search and download photos for each of `args.labels`; 1 if none was kept."
     from fastbird.fetch import fetch_dataset, SearchError
     try: tbl = fetch_dataset(args.dir, args.labels, max_images=args.max, progress=sys.stderr.isatty(), **_dl_kwargs(args))
     except SearchError as e: print(f'fastbird fetch: {e}', file=sys.stderr); return 1
@@ -117,6 +120,7 @@ def add_train(sub):
 
 # %% ../nbs/06_cli.ipynb #d98a91a3
 def run_train(args) -> int:
+    "Train on `args.data` and save to `args.out`; 1 (with the reason) if the data or backbone can't be used."
     _quiet_warnings()
     from fastbird.data import DataError
     from fastbird.learner import train
@@ -144,6 +148,7 @@ def _answer(image, pred=None, error=None, as_json=False) -> str:
 
 # %% ../nbs/06_cli.ipynb #7d1a60e6
 def run_predict(args) -> int:
+    "Print a line per image in `args.images`; 1 if the model can't be loaded or no image could be read."
     _quiet_warnings()
     from fastbird.learner import ModelFileError, load_model, predict
     from fastbird.pretrained import ImageReadError
@@ -191,6 +196,7 @@ def _demo_data(args) -> Path|None:
 
 # %% ../nbs/06_cli.ipynb #a0251e22
 def run_demo(args) -> int:
+    "Fetch (or take `--data`), train and predict, as the lesson does; 1 if there are no usable photos."
     _quiet_warnings()
     data = _demo_data(args)
     if data is None: return 1

@@ -89,15 +89,7 @@ def test_fetch_offline(tmp_path):
 
 # Training, predicting and the demo, on small copies of the shared photos
 
-BIRDS = lesson_data('birds')
-ARCH = 'efficientnet_lite0'  # the weights that ship with fastbird: the same backbone online and offline
-
-def small_copy(dst, n=8, labels=('bird', 'forest')):
-    "A folder with the first `n` shared photos of each label."
-    for l in labels:
-        (dst/l).mkdir(parents=True)
-        for f in sorted((BIRDS/l).iterdir())[:n]: shutil.copy(f, dst/l)
-    return dst
+from photos import BIRDS, ARCH, small_copy
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):

@@ -12,15 +12,7 @@ from fastbird.data import DataError
 from fastbird.fetch import lesson_data
 from fastbird.pretrained import ImageReadError
 
-BIRDS = lesson_data('birds')
-ARCH = 'efficientnet_lite0'
-
-def small_copy(dst, n=8, labels=('bird', 'forest')):
-    "A folder with the first `n` shared photos of each label (copies, so tests may change them)."
-    for l in labels:
-        (dst/l).mkdir(parents=True)
-        for f in sorted((BIRDS/l).iterdir())[:n]: shutil.copy(f, dst/l)
-    return dst
+from photos import BIRDS, ARCH, small_copy
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
