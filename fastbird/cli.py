@@ -100,6 +100,11 @@ def _quiet_warnings():
     warnings.formatwarning = lambda msg, cat, *a, **k: f'fastbird: note: {msg}\n'
 
 
+# %% ../nbs/06_cli.ipynb #478e9a4d
+def _add_arch(p):
+    p.add_argument('--arch', default='auto', choices=['auto', 'resnet18', 'efficientnet_lite0'],
+                   help="pretrained backbone; 'auto' is resnet18 when its weights can be had, else efficientnet_lite0 (default: auto)")
+
 # %% ../nbs/06_cli.ipynb #31e46626
 def add_train(sub):
     "`fastbird train DATA_DIR --out MODEL_DIR`"
@@ -108,8 +113,7 @@ def add_train(sub):
                                    'backbone, save it to MODEL_DIR (safetensors + JSON) and print its validation error.')
     p.add_argument('data', metavar='DATA_DIR', help='folder with one subfolder of photos per label, e.g. bird/ and forest/')
     p.add_argument('--out', required=True, metavar='MODEL_DIR', help='folder to save the model in')
-    p.add_argument('--arch', default='auto', choices=['auto', 'resnet18', 'efficientnet_lite0'],
-                   help="pretrained backbone; 'auto' is resnet18 when its weights can be had, else efficientnet_lite0")
+    _add_arch(p)
     p.add_argument('--recipe', default='fastbird', choices=['fastbird', 'lesson'],
                    help="'fastbird': logistic regression on the frozen backbone's features (fast, default); "
                         "'lesson': fastai's fine_tune, as in the lesson")
@@ -173,7 +177,7 @@ def add_demo(sub):
                    help='working folder: fetched photos go to DIR/data, the model to DIR/model (default: fastbird-demo)')
     p.add_argument('--labels', nargs='+', default=['bird', 'forest'], metavar='LABEL', help='labels to search for (default: bird forest)')
     p.add_argument('--max', type=int, default=30, help='results per search (default: 30)')
-    p.add_argument('--arch', default='auto', choices=['auto', 'resnet18', 'efficientnet_lite0'], help='pretrained backbone')
+    _add_arch(p)
     p.add_argument('--show', type=int, default=2, help='held-out photos per label to predict at the end (default: 2)')
     p.set_defaults(run=run_demo)
 
