@@ -206,11 +206,11 @@ def run_demo(args) -> int:
     if data is None: return 1
     from fastai.vision.all import parent_label
     from fastbird.data import DataError
-    from fastbird.learner import load_model, predict, split_files, train
+    from fastbird.learner import predict, split_files, train
     model_dir = Path(args.dir)/'model'
-    try: train(data, model_dir, arch=args.arch)
+    try: model = train(data, model_dir, arch=args.arch).model  # the model it just saved to model_dir
     except (DataError, RuntimeError) as e: print(f'fastbird demo: {e}', file=sys.stderr); return 1
-    model, (_, valid) = load_model(model_dir), split_files(data)
+    _, valid = split_files(data)
     shown = [f for l in model.labels for f in [v for v in valid if parent_label(v)==l][:args.show]]
     positive = 'bird' if 'bird' in model.labels else model.labels[0]
     print(f"\nIs it a {positive}? Photos the model did not train on:")
