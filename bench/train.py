@@ -1,10 +1,10 @@
-"""Benchmark: the lesson's training recipe against fastbird's default, on the shared photos.
+"""Benchmark: the lesson's training recipe against fastbird's linear probe, on the shared photos.
 
 Runs in one process on `birds` and `pets` (from `$FASTBIRD_DATA` or `../shared/data`), each with the same fixed
 held-out split (the lesson's `RandomSplitter(0.2, seed=42)`) and the same backbone, and prints for each recipe: wall
 time of training, training images per second (training photos / wall time), and error and accuracy on the held-out
 photos. The lesson's recipe is exactly `vision_learner(dls, arch, metrics=error_rate).fine_tune(3)` on
-`Resize(192, method='squish')` batches of 32, default learning rate; fastbird's is `fit_features` (logistic regression on
+`Resize(192, method='squish')` batches of 32, default learning rate; fastbird's default is the linear probe, `fit_features` (logistic regression on
 the frozen backbone's pooled features at `DEFAULT_SIZE`).
 
 `--why` adds variants on birds that separate the reasons the lesson's recipe does worse on ~170 photos.
@@ -55,7 +55,7 @@ def why(path, arch):
     for C in (0.03, 0.3, 3.0):
         start = time.time()
         m = fit_features(trn, ytrn, arch, C=C)
-        report(path.name, f'features+LR C={C}', len(trn), len(val), time.time()-start, valid_error(m, val, yval))
+        report(path.name, f'linear probe C={C}', len(trn), len(val), time.time()-start, valid_error(m, val, yval))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -71,7 +71,7 @@ def main():
     arch = resolve_arch(a.arch)
     print(f"backbone {arch}; torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; "
           f"load average before {os.getloadavg()[0]:.1f} (shared CPU: timings are noisy)", flush=True)
-    names = {'lesson': 'lesson: fine_tune(3) @192', 'fastbird': f'fastbird: features+LR @{DEFAULT_SIZE}'}
+    names = {'lesson': 'lesson: fine_tune(3) @192', 'probe': f'linear probe @{DEFAULT_SIZE}'}
     seeds = [42] + list(range(1, a.repeat+1))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,9 +81,9 @@ def main():
             for ds in a.datasets:
                 path = lesson_data(ds)
                 _, val = split_files(path, seed=seed)
-                for recipe in ('lesson', 'fastbird'):
+                for recipe in ('lesson', 'probe'):
                     res = train(path, Path(tmp)/f'{ds}-{recipe}-{seed}', arch=arch, recipe=recipe, seed=seed, verbose=False)
-                    nll = log_loss(res.model, val)
+                    nll = res.valid_log_loss  # measured before the probe is refit on every photo
                     results.setdefault((ds, recipe), []).append((res.seconds, res.n_train, res.valid_error, nll))
                     report(ds, names[recipe], res.n_train, res.n_valid, res.seconds, res.valid_error, nll)
         if len(seeds) > 1:

@@ -5,11 +5,14 @@ Quarto (which builds the real site on GitHub) is not installable here, so this s
    install Quarto; processing itself never calls it);
 2. renders every processed page to HTML with nbconvert, mermaid diagrams included (mermaid.js from npm when available);
 3. opens each page in headless Chromium, takes a screenshot, and reads back what the browser saw;
-4. fails on a page with an error output, a broken image, a mermaid diagram that did not render, or an empty API section.
+4. fails on a page with an error output, a broken image, a mermaid diagram that did not render, an empty API section,
+   or an internal link (a relative `*.html` link, or one to the docs site of pyproject.toml's [project.urls]) to a page
+   the site does not have. nbdev names each page from its notebook's file name (`nbpath2html`: the number prefix goes,
+   `00_why.ipynb` -> `why.html`, `06a_main.ipynb` -> `main.html`) and writes it as the page's `output-file`.
 
 Usage: python tests/check_pages.py [--out screenshots]
 """
-import argparse, json, os, re, shutil, subprocess, sys, tempfile
+import argparse, json, os, re, shutil, subprocess, sys, tempfile, tomllib
 from pathlib import Path
 
 import nbformat, yaml
@@ -19,6 +22,7 @@ from nbconvert.preprocessors import TagRemovePreprocessor
 ROOT = Path(__file__).resolve().parents[1]
 BROWSERS = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']
 MERMAID_JS = ROOT/'.cache'/'mermaid'/'node_modules'/'mermaid'/'dist'/'mermaid.min.js'
+DOC_URL = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
 
 def find_browser():
     "Path of a Chromium-like browser, or a clear error saying how to get one."
@@ -51,8 +55,39 @@ def api_names(nb):
         if m: res[m.group(1)] = any(o.get('data', {}).get('text/markdown', '').strip() for o in c.get('outputs', []))
     return res
 
-def notebook_problems(nb):
-    "Error outputs and empty API entries in a processed notebook."
+def page_name(nb, path) -> str:
+    "The page a processed notebook becomes: its front matter's `output-file`, as nbdev set it, else nbdev's rule."
+    from nbdev.config import nbpath2html
+    for c in nb.cells:
+        m = re.search(r'^output-file:\s*(\S+)', c.source, re.M) if c.cell_type == 'raw' else None
+        if m: return m.group(1).strip('"\'')
+    return nbpath2html(Path(path)).name
+
+LINK_RE = re.compile(r'\]\(\s*<?([^)\s>]+)|href\s*=\s*["\']([^"\']+)["\']')
+
+def internal_links(text) -> list:
+    "Pages that markdown or HTML `text` links to on this site (relative `*.html` links and links to `DOC_URL`)."
+    res = []
+    for m in LINK_RE.finditer(text or ''):
+        url = re.split(r'[#?]', m.group(1) or m.group(2))[0]
+        base = next((b for b in (DOC_URL, DOC_URL.replace('https://', 'http://')) if url.startswith(b) or url == b[:-1]), None)
+        if base: url = url[len(base):]
+        elif re.match(r'^[a-zA-Z][\w+.-]*:|^//', url) or not url.endswith('.html'): continue  # another site, or no page
+        url = re.sub(r'^(\./)+', '', url)
+        if url.endswith('.html.md'): url = url[:-3]  # the markdown twin of a page
+        res.append(url + 'index.html' if url == '' or url.endswith('/') else url)
+    return res
+
+def link_problems(nb, pages) -> list:
+    "Internal links in a processed notebook's markdown and outputs to pages not among `pages`."
+    texts = [c.source for c in nb.cells if c.cell_type == 'markdown']
+    texts += [v if isinstance(v, str) else ''.join(v) for c in nb.cells for o in c.get('outputs', [])
+              for k, v in o.get('data', {}).items() if k in ('text/markdown', 'text/html')]
+    bad = sorted({l for t in texts for l in internal_links(t) if l not in pages})
+    return [f'link to a page the site does not have: {l}' for l in bad]
+
+def notebook_problems(nb, pages=None):
+    "Error outputs, empty API entries and (given the site's `pages`) links to missing pages in a processed notebook."
     probs = []
     for c in nb.cells:
         for o in c.get('outputs', []):
@@ -60,6 +95,7 @@ def notebook_problems(nb):
             if o.get('output_type') == 'stream' and 'Traceback (most recent call last)' in o.get('text', ''):
                 probs.append('a traceback printed in an output')
     probs += [f'empty API entry: {n}' for n, ok in api_names(nb).items() if not ok]
+    if pages is not None: probs += link_problems(nb, pages)
     return probs
 
 CHECK_JS = """<script>
@@ -117,9 +153,10 @@ def main(out='screenshots'):
     out.mkdir(exist_ok=True)
     mjs = mermaid_js()
     failed = 0
-    for f in sorted(proc.glob('*.ipynb')):
-        nb = nbformat.read(f, as_version=4)
-        probs = notebook_problems(nb)
+    nbs = {f: nbformat.read(f, as_version=4) for f in sorted(proc.glob('*.ipynb'))}
+    pages = {page_name(nb, f) for f, nb in nbs.items()}
+    for f, nb in nbs.items():
+        probs = notebook_problems(nb, pages)
         html = out/f'{f.stem}.html'
         html.write_text(to_html(nb, mjs))
         r = browse(browser, html, out/f'{f.stem}.png')

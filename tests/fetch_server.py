@@ -57,6 +57,7 @@ BROKEN = {
     '/drawing.svg': ('image/svg+xml', b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>'),
     '/noise.jpg': ('image/jpeg', bytes(range(256))*40),
     '/bomb.png': ('image/png', bomb_png()),
+    '/bomb100m.png': ('image/png', bomb_png(10000, 10000)),  # between PIL's warning and error limits: only ours stops it
 }
 CAP = 200_000  # the size cap the tests use
 
@@ -66,12 +67,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.send_header('Content-Type', ctype)
         if length: self.send_header('Content-Length', str(len(body)))
         self.end_headers(); self.wfile.write(body)
+    def _fail(self, kind):
+        "A passing failure: busy (503), rate-limited (429, with Retry-After), a reset connection, or a stall."
+        if kind in ('503', '429'):
+            self.send_response(int(kind)); self.send_header('Content-Length', '0')
+            if kind=='429': self.send_header('Retry-After', '1')
+            return self.end_headers()
+        if kind=='reset':
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); return self.connection.close()
+        time.sleep(8)  # stall: accept, then say nothing for longer than any deadline in the tests
     def do_GET(self):
         srv, p = self.server, self.path
         with srv.lock: srv.hits[p] = srv.hits.get(p, 0)+1
         files = {**KEPT, **BROKEN}
         if p in files: return self._send(*files[p])
         if p=='/missing.jpg': return self.send_error(404)
+        if p=='/gone.jpg': return self.send_error(410)
+        if p.startswith('/flaky/'):  # /flaky/TAG/KIND/N.jpg: the first answer is KIND (503, 429, reset or stall), then image N
+            kind, n = p.split('/')[3], int(p.split('/')[4].split('.')[0])
+            if srv.hits[p]==1: return self._fail(kind)
+            return self._send('image/jpeg', enc(picture((n*53 % 256, n*17 % 256, 255-n*29 % 256), (300, 200)), 'JPEG'))
+        if p.startswith('/bombs/'):  # /bombs/WxH/N.png: a tiny PNG declaring W x H pixels
+            w, h = map(int, p.split('/')[2].split('x'))
+            return self._send('image/png', bomb_png(w, h))
         if p=='/error.jpg': return self.send_error(500)
         if p=='/loop':
             self.send_response(302); self.send_header('Location', '/loop'); self.send_header('Content-Length', '0'); return self.end_headers()
@@ -106,7 +124,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_error(404)
 
 class Server(http.server.ThreadingHTTPServer):
-    daemon_threads, block_on_close = True, False
+    daemon_threads, block_on_close, request_queue_size = True, False, 128
     def __init__(self, latency=0.):
         super().__init__(('127.0.0.1', 0), Handler)
         self.hits, self.lock, self.latency = {}, threading.Lock(), latency

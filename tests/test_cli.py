@@ -7,7 +7,7 @@ from PIL import Image
 from fastbird import __version__
 from fastbird.fetch import search_images, read_manifest
 from fetch_server import Server, KEPT, CAP
-from test_fetch import REJECTED, Pages, full
+from test_fetch import REJECTED, Pages, full, _check_kwargs
 import ddgs
 from ddgs.exceptions import DDGSException
 from fastbird import cli
@@ -174,7 +174,8 @@ class PhotoSearch:
     def __init__(self, base, per=4): self.base, self.per, self.queries = base, per, []
     def __call__(self): return self
     def images(self, query, **kwargs):
-        inspect.signature(REAL_DDGS._search_sync).bind(None, 'images', query, **kwargs)  # arguments the real one takes
+        inspect.signature(REAL_DDGS.images).bind(None, query, **kwargs)  # the public method's signature
+        _check_kwargs(kwargs)  # and only the arguments ddgs documents for it
         self.queries.append(query)
         if kwargs['page']>1: raise DDGSException('No results found.')
         label, kind = query.split(' ', 1)

@@ -1,14 +1,18 @@
-"Fetching: every kept and rejected case of issue 2, against a real HTTP server on 127.0.0.1."
-import inspect, json, os, signal, subprocess, sys, time
+"""Fetching: every kept, rejected and retried case (issues 2 and 12), against a real HTTP server on 127.0.0.1; searching
+against a stand-in with ddgs's public `DDGS.images` signature; data sets, caches and folders that recover."""
+import inspect, json, os, signal, subprocess, sys, time, warnings
 from functools import partial
 from pathlib import Path
+from typing import Any
 import pytest
 from PIL import Image
 import ddgs
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
-from fastbird.fetch import (search_images, SearchError, download_images, fetch_bytes, Rejected, read_manifest,
-                            summarise, fetch_dataset, check_folder, lesson_data)
-from fetch_server import Server, KEPT, BROKEN, CAP, JPEG
+import fastbird.fetch
+from fastbird.fetch import (search_images, SearchError, download_images, fetch_bytes, Rejected, TryLater, read_manifest,
+                            summarise, fetch_dataset, check_folder, lesson_data, to_rgb, need_web, NoInternet, NO_INTERNET,
+                            COMPLETE, cache_dir)
+from fetch_server import Server, KEPT, BROKEN, CAP, JPEG, bomb_png
 
 TIMEOUT = 2.  # per-URL budget in these tests
 
@@ -20,14 +24,18 @@ def server():
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv('FASTBIRD_CACHE', str(tmp_path/'cache'))
 
-REJECTED = {  # URL (relative to the server, or absolute) -> how the reason starts
-    '/missing.jpg': 'HTTP 404', '/error.jpg': 'HTTP 500', '/page.jpg': 'not an image (HTML)', '/empty.jpg': 'empty response',
-    '/truncated.jpg': 'corrupt image', '/drawing.svg': 'not an image (SVG)', '/noise.jpg': 'not an image',
-    '/huge.jpg': 'too large', '/huge-nolength.jpg': 'too large', '/bomb.png': 'decompression bomb',
-    '/hang.jpg': 'too slow', '/trickle.jpg': 'too slow', '/reset.jpg': 'connection', '/loop': 'HTTP 30',
-    'file:///etc/passwd': 'not an http(s) URL', 'ftp://127.0.0.1/photo.jpg': 'not an http(s) URL',
-    'data:image/png;base64,iVBORw0KGgo=': 'not an http(s) URL', 'http://[::1/photo.jpg': 'malformed URL',
-    'http:///photo.jpg': 'malformed URL', 'just some words': 'not an http(s) URL',
+REJECTED = {  # URL (relative to the server, or absolute) -> (status, how the reason starts): 'rejected' is final, 'retry' passing
+    '/missing.jpg': ('rejected', 'HTTP 404'), '/gone.jpg': ('rejected', 'HTTP 410'), '/page.jpg': ('rejected', 'not an image (HTML)'),
+    '/empty.jpg': ('rejected', 'empty response'), '/truncated.jpg': ('rejected', 'corrupt image'),
+    '/drawing.svg': ('rejected', 'not an image (SVG)'), '/noise.jpg': ('rejected', 'not an image'),
+    '/huge.jpg': ('rejected', 'too large'), '/huge-nolength.jpg': ('rejected', 'too large'),
+    '/bomb.png': ('rejected', 'decompression bomb'), '/bomb100m.png': ('rejected', 'decompression bomb'),
+    '/loop': ('rejected', 'HTTP 30'), 'file:///etc/passwd': ('rejected', 'not an http(s) URL'),
+    'ftp://127.0.0.1/photo.jpg': ('rejected', 'not an http(s) URL'), 'data:image/png;base64,iVBORw0KGgo=': ('rejected', 'not an http(s) URL'),
+    'http://[::1/photo.jpg': ('rejected', 'malformed URL'), 'http:///photo.jpg': ('rejected', 'malformed URL'),
+    'just some words': ('rejected', 'not an http(s) URL'),
+    '/error.jpg': ('retry', 'HTTP 500'), '/hang.jpg': ('retry', 'too slow'), '/trickle.jpg': ('retry', 'too slow'),
+    '/reset.jpg': ('retry', 'connection'),
 }
 
 def full(server, u): return server.base+u if u.startswith('/') else u
@@ -38,7 +46,9 @@ def mixed(server, tmp_path_factory):
     dest = tmp_path_factory.mktemp('mixed')/'imgs'
     urls = [full(server, u) for u in [*KEPT, *REJECTED]]
     t = time.monotonic()
-    recs = download_images(dest, urls, timeout=TIMEOUT, max_bytes=CAP, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # PIL's own notice on /bomb100m.png's header
+        recs = download_images(dest, urls, timeout=TIMEOUT, max_bytes=CAP, progress=False, pause=0.1)
     return dest, {r['url']: r for r in recs}, time.monotonic()-t
 
 def test_every_url_has_a_record(mixed, server):
@@ -54,10 +64,11 @@ def test_kept(mixed, server, u):
     im = Image.open(dest/r['file']); im.load()
     assert im.mode=='RGB' and im.format=='JPEG' and max(im.size)<=400
 
-@pytest.mark.parametrize('u,why', REJECTED.items())
-def test_rejected(mixed, server, u, why):
+@pytest.mark.parametrize('u,status,why', [(u, *v) for u, v in REJECTED.items()])
+def test_rejected(mixed, server, u, status, why):
     r = mixed[1][full(server, u)]
-    assert r['status']=='rejected' and r['file'] is None and r['reason'].startswith(why), r
+    assert r['status']==status and r['file'] is None and r['reason'].startswith(why), r
+    assert r['tries']==(1 if status=='rejected' else 2 if why=='too slow' else 3)  # passing failures retried; a stall once
 
 def test_duplicate_kept_once(mixed, server):
     recs = mixed[1]
@@ -72,7 +83,7 @@ def test_only_kept_files_left(mixed):
     assert {p.name for p in dest.iterdir()}==kept|{'manifest.jsonl'}  # no partial or rejected file
 
 def test_within_budget(mixed):
-    assert mixed[2] < 3*TIMEOUT  # the hanging and trickling servers are cut off at their deadline
+    assert mixed[2] < 5*TIMEOUT  # hanging (30 s) and trickling servers are cut off at their deadline, on both tries
 
 def test_conversions(mixed, server):
     dest, recs = mixed[:2]
@@ -89,11 +100,14 @@ def test_names_generated(mixed):
         if r['file']: assert len(r['file'])==len('0123456789abcdef.jpg') and not r['file'].startswith(('photo', 'rotated'))
 
 def test_rerun_resumes(mixed, server):
+    "A rerun tries again exactly the URLs marked 'retry': never what is kept or finally rejected."
     dest, recs, _ = mixed
     hits = dict(server.hits)
-    again = download_images(dest, list(recs), timeout=TIMEOUT, max_bytes=CAP, progress=False)
-    assert server.hits==hits  # nothing fetched again
-    assert {r['url']: r for r in again}==recs
+    again = download_images(dest, list(recs), timeout=TIMEOUT, max_bytes=CAP, progress=False, retries=0)
+    fetched = {p for p in server.hits if server.hits[p]!=hits.get(p)}
+    assert fetched=={u for u, (st, _) in REJECTED.items() if st=='retry'}
+    assert {r['url']: r for r in again if r['status']!='retry'}=={u: r for u, r in recs.items() if r['status']!='retry'}
+    assert summarise(again)['to retry']==4 and summarise(again)['rejected']==len(REJECTED)-4
 
 def test_search_results_accepted(server, tmp_path):
     res = download_images(tmp_path, [dict(url=server.base+'/photo.jpg', title='a bird')], progress=False)
@@ -102,7 +116,7 @@ def test_search_results_accepted(server, tmp_path):
 def test_fetch_bytes_caps_and_deadline(server):
     assert fetch_bytes(server.base+'/photo.jpg')==JPEG
     t = time.monotonic()
-    with pytest.raises(Rejected, match='too slow'): fetch_bytes(server.base+'/trickle.jpg', timeout=1.)
+    with pytest.raises(TryLater, match='too slow'): fetch_bytes(server.base+'/trickle.jpg', timeout=1.)
     assert time.monotonic()-t < 2
     with pytest.raises(Rejected, match='too large'): fetch_bytes(server.base+'/huge-nolength.jpg', max_bytes=CAP)
 
@@ -133,16 +147,20 @@ def test_kill_9_leaves_no_partial_image(tmp_path):
 
 # Search: a stand-in for ddgs.DDGS with the same `images` signature, raising ddgs's own exceptions
 
+# The keyword arguments ddgs documents for `DDGS().images(query, ...)` (README of ddgs 9.5 and later)
+DOCUMENTED = {'region', 'safesearch', 'timelimit', 'max_results', 'page', 'backend', 'size', 'color', 'type_image',
+              'layout', 'license_image'}
+
 def _check_kwargs(kwargs):
-    "The arguments we pass must be ones the real `DDGS.images` accepts."
-    inspect.signature(ddgs.DDGS._search_sync).bind(None, 'images', 'q', **kwargs)
+    "The arguments we pass must be ones the real `DDGS.images` documents."
+    assert set(kwargs) <= DOCUMENTED, set(kwargs)-DOCUMENTED
 
 class Pages:
     "Answers `n_pages` pages of `per` results (with one URL repeated on every page), after `fail` failures."
     def __init__(self, n_pages=3, per=4, fail=(), backends_ok=('duckduckgo', 'auto')):
         self.n_pages, self.per, self.fail, self.ok, self.calls = n_pages, per, list(fail), backends_ok, []
     def __call__(self): return self  # used as the class: `ddgs_cls()`
-    def images(self, query, **kwargs):
+    def images(self, query: str, **kwargs: Any) -> list[dict[str, Any]]:
         _check_kwargs(kwargs); self.calls.append((query, kwargs))
         if self.fail: raise self.fail.pop(0)
         if kwargs['backend'] not in self.ok: raise DDGSException('ConnectError: no route to host')
@@ -151,6 +169,11 @@ class Pages:
         return [dict(image=f'http://img.example/{query}/{page}/{i}.jpg', title=f'{query} {i}', url='http://page.example',
                      source='Example', width=640, height=480, thumbnail='http://t.example/x.jpg') for i in range(self.per)] + \
                [dict(image='http://img.example/same.jpg', title='repeated')]
+
+def test_standin_has_the_public_signature():
+    "The stand-in binds to ddgs's public API: `DDGS().images(query, **kwargs)`, nothing private."
+    assert inspect.signature(Pages.images)==inspect.signature(ddgs.DDGS.images)
+    assert inspect.signature(ddgs.DDGS.__init__).bind(None)  # `DDGS()` with no arguments, as search_images makes it
 
 def test_search_pages_and_dedupes():
     f = Pages()
@@ -199,7 +222,8 @@ def test_fetch_dataset(server, tmp_path):
             'forest photo': ['/plain.png'], 'forest shade photo': ['/photo.jpg']}
     search = lambda term, max_images: [server.base+u for u in urls.get(term, [])]
     tbl = fetch_dataset(tmp_path, ['bird', 'forest'], search=search, timeout=TIMEOUT, progress=False)
-    assert tbl.loc['bird'].to_dict()=={'found': 5, 'kept': 2, 'duplicate': 1, 'rejected: not an image': 1, 'rejected: HTTP 404': 1}
+    assert tbl.loc['bird'].to_dict()=={'found': 5, 'kept': 2, 'duplicate': 1, 'rejected': 2, 'to retry': 0,
+                                       'rejected: not an image': 1, 'rejected: HTTP 404': 1}
     assert (tbl.loc['forest', 'found'], tbl.loc['forest', 'kept']) == (2, 2)
     assert len(list((tmp_path/'bird').glob('*.jpg')))==2
 
@@ -209,10 +233,14 @@ def test_fetch_dataset_with_ddgs_standin(tmp_path):
     with pytest.raises(SearchError, match='URL list'): fetch_dataset(tmp_path/'d', ['bird'], search=s)
 
 def test_lesson_data_uses_local_copy(tmp_path, monkeypatch):
-    (tmp_path/'birds'/'bird').mkdir(parents=True)
+    "Photos you brought (one folder of images per label, no fastbird manifest) are used as they are, offline."
+    for l in ('bird', 'forest'): (tmp_path/'birds'/l).mkdir(parents=True); (tmp_path/'birds'/l/'a.jpg').write_bytes(JPEG)
     monkeypatch.setenv('FASTBIRD_DATA', str(tmp_path))
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: False)
     assert lesson_data('birds')==tmp_path/'birds'
     with pytest.raises(ValueError, match='birds'): lesson_data('fish')
+    (tmp_path/'birds'/'forest'/'a.jpg').unlink()  # a label without photos: not complete, and offline it says what to do
+    with pytest.raises(NoInternet): lesson_data('birds')
 
 def test_check_folder(tmp_path):
     (tmp_path/'bird').mkdir()
@@ -225,7 +253,7 @@ def test_check_folder(tmp_path):
     assert set(bad)=={'bird/cut.jpg', 'bird/page.jpg', 'bird/empty.png'}
     assert bad['bird/page.jpg'].startswith('not an image')
     assert sorted(p.name for p in (tmp_path/'bird').iterdir())==['good.jpg']
-    assert (tmp_path/'_quarantine'/'bird'/'cut.jpg').read_bytes()==BROKEN['/truncated.jpg'][1]  # moved, not deleted
+    assert (tmp_path/'.quarantine'/'bird'/'cut.jpg').read_bytes()==BROKEN['/truncated.jpg'][1]  # moved, not deleted
     assert check_folder(tmp_path)==[]
 
 def test_slow_redirects_share_one_budget(server):
@@ -233,3 +261,191 @@ def test_slow_redirects_share_one_budget(server):
     t = time.monotonic()
     with pytest.raises(Rejected, match='too slow'): fetch_bytes(server.base+'/slowloop', timeout=1.)
     assert time.monotonic()-t < 1.6
+
+# Issue 12: downloads and caches that recover
+
+KINDS = ['503', '429', 'reset', 'stall']
+
+@pytest.mark.parametrize('retries', [2, 0])
+def test_flaky_servers_recover(server, tmp_path, retries):
+    "40 URLs whose first answer is 503, 429, a reset or a stall: a run and one rerun keep all 40, nothing partial left."
+    urls = [f'{server.base}/flaky/r{retries}/{KINDS[i%4]}/{i}.jpg' for i in range(40)]
+    first = download_images(tmp_path, urls, timeout=3., progress=False, pause=0.1, retries=retries)  # stalls: 8 s
+    if retries: assert summarise(first)['kept']==40  # retried within the run already
+    else:
+        assert summarise(first)['to retry']==40 and summarise(first)['rejected']==0
+        assert {r['reason'].split(' (')[0] for r in first}=={'HTTP 503', 'HTTP 429', 'connection failed', 'too slow'}
+    again = download_images(tmp_path, urls, timeout=3., progress=False, pause=0.1)
+    assert summarise(again)['kept']==40 and len({r['file'] for r in again})==40
+    assert sorted(p.name for p in tmp_path.iterdir())==sorted([r['file'] for r in again]+['manifest.jsonl'])
+    for r in again: Image.open(tmp_path/r['file']).load()
+    assert all(server.hits[u.replace(server.base, '')]==2 for u in urls)  # each URL: one failure, one success, no more
+
+def test_retry_after_respected_and_capped(server, tmp_path):
+    waits = []
+    download_images(tmp_path/'a', [f'{server.base}/flaky/ra/429/1.jpg'], progress=False, pause=0.1, sleep=waits.append)
+    download_images(tmp_path/'b', [f'{server.base}/flaky/rb/429/2.jpg'], progress=False, pause=0.1, max_pause=0.5, sleep=waits.append)
+    download_images(tmp_path/'c', [f'{server.base}/flaky/rc/503/3.jpg'], progress=False, pause=0.1, sleep=waits.append)
+    assert waits==[1., 0.5, 0.1]  # the server's 1 s; capped at max_pause; no Retry-After: the pause
+
+def test_passing_and_final_counts_reported(server, tmp_path):
+    recs = download_images(tmp_path, [server.base+'/error.jpg', server.base+'/missing.jpg', server.base+'/photo.jpg'],
+                           progress=False, retries=0)
+    s = summarise(recs)
+    assert (s['kept'], s['rejected'], s['to retry'], s['rejected: HTTP 404'], s['to retry: HTTP 500'])==(1, 1, 1, 1, 1)
+    assert [r['status'] for r in read_manifest(tmp_path).values()]==['retry', 'rejected', 'kept'] or \
+           sorted(r['status'] for r in read_manifest(tmp_path).values())==['kept', 'rejected', 'retry']
+
+@pytest.mark.parametrize('flt', ['default', 'ignore', 'error'])
+def test_parallel_bombs_and_good_images(server, tmp_path, flt):
+    "Bombs (over PIL's error limit, between its two limits, over ours only) and good images downloaded together: each verdict right, whatever the warning filters."
+    bombs = [f'{server.base}/bombs/{wh}/{i}.png' for i in range(8) for wh in ('30000x30000', '10000x10000', '8000x7000')]
+    good = [f'{server.base}/slow/{i}.jpg' for i in range(100, 124)]
+    urls = [u for pair in zip(bombs, good) for u in pair]
+    with warnings.catch_warnings():
+        warnings.simplefilter(flt)
+        recs = {r['url']: r for r in download_images(tmp_path, urls, progress=False, n_workers=8)}
+    assert all(recs[u]['status']=='rejected' and recs[u]['reason'].startswith('decompression bomb') for u in bombs)
+    assert all(recs[u]['status']=='kept' for u in good)
+
+def test_to_rgb_pixel_limit_is_an_argument():
+    assert to_rgb(JPEG).size==(400, 300)
+    with pytest.raises(Rejected, match='decompression bomb'): to_rgb(JPEG, max_pixels=640*480-1)
+    with pytest.raises(Rejected, match='decompression bomb'): to_rgb(bomb_png(10000, 10000))  # ~100 million pixels
+
+def test_programming_errors_propagate(server, tmp_path, monkeypatch):
+    "Per-URL failures are reasons; a bug or running out of memory is not: it comes out as the exception it is."
+    for exc in (TypeError('a bug'), MemoryError(), NameError('x')):
+        def broken(*a, **k): raise exc
+        monkeypatch.setattr(fastbird.fetch, 'to_rgb', broken)
+        with pytest.raises(type(exc)): download_images(tmp_path, [server.base+'/photo.jpg'], progress=False)
+        assert not read_manifest(tmp_path)
+    monkeypatch.undo()
+    monkeypatch.setattr(fastbird.fetch.urllib.request, 'build_opener', lambda *a: (_ for _ in ()).throw(NameError('oops')))
+    with pytest.raises(NameError): fetch_bytes(server.base+'/photo.jpg')
+
+# Search caches that survive damage
+
+DAMAGE = {'cut short': lambda t: t[:len(t)//2], 'not JSON': lambda t: '\x00\xff garbage', 'missing keys': lambda t: '{"term": "x"}',
+          'wrong types': lambda t: '{"complete": true, "results": [1, 2]}', 'a list': lambda t: '[]'}
+
+@pytest.mark.parametrize('damage', DAMAGE)
+def test_damaged_cache_searched_again(damage):
+    f = Pages()
+    res = search_images('bird photo', max_images=5, ddgs_cls=f)
+    cf, = (cache_dir()/'search').glob('*.json')
+    cf.write_text(DAMAGE[damage](cf.read_text()))
+    n = len(f.calls)
+    with pytest.warns(UserWarning) as w: assert search_images('bird photo', max_images=5, ddgs_cls=f)==res
+    msg = str(w[0].message)
+    assert 'damaged' in msg and "'bird photo'" in msg and '\n' not in msg and len(f.calls)>n
+    assert json.loads(cf.read_text())['results']==res  # whole again
+    assert not list(cf.parent.glob('.*.part'))
+
+@pytest.mark.parametrize('damage', DAMAGE)
+def test_damaged_cache_offline_says_what_to_do(damage):
+    search_images('bird photo', max_images=5, ddgs_cls=Pages())
+    cf, = (cache_dir()/'search').glob('*.json')
+    cf.write_text(DAMAGE[damage](cf.read_text()))
+    offline = Pages(fail=[DDGSException('ConnectError: no route to host')]*20)
+    with pytest.warns(UserWarning, match='damaged'), pytest.raises(SearchError, match='Without internet'):
+        search_images('bird photo', ddgs_cls=offline, sleep=lambda s: None)
+
+# No internet: one line saying what to do
+
+def test_no_internet_message_is_one_line_naming_both_remedies(monkeypatch):
+    assert len(NO_INTERNET.splitlines())==1
+    assert "Kaggle" in NO_INTERNET and "'Internet' on" in NO_INTERNET and 'FASTBIRD_DATA' in NO_INTERNET
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: False)
+    with pytest.raises(NoInternet) as e: need_web()
+    assert str(e.value)==NO_INTERNET and isinstance(e.value, SearchError)
+    assert e.value._render_traceback_()==[f'NoInternet: {NO_INTERNET}']  # all IPython shows
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: True)
+    assert need_web() is None
+
+def test_first_web_cell_offline_stops_with_the_line(tmp_path):
+    "The notebook's first web cell, run offline by a real kernel: the one-line message as the error, no traceback."
+    import nbformat
+    from nbclient import NotebookClient
+    nb = nbformat.read(Path(__file__).parents[1]/'nbs'/'01_fetch.ipynb', as_version=4)
+    cell, = [c for c in nb.cells if 'raises-exception' in c.metadata.get('tags', [])]
+    assert not cell.source.startswith('#| network') and 'need_web()' in cell.source
+    offline = nbformat.v4.new_code_cell("import fastbird.fetch\nfastbird.fetch.web_reachable = lambda *a, **k: False\n"
+                                        "from fastbird.fetch import need_web")
+    run = nbformat.v4.new_notebook(cells=[offline, nbformat.v4.new_code_cell(cell.source, metadata=cell.metadata)])
+    NotebookClient(run, timeout=60, kernel_name='python3', resources={'metadata': {'path': str(tmp_path)}}).execute()
+    err, = [o for o in run.cells[1].outputs if o.output_type=='error']
+    assert err.ename=='NoInternet' and err.evalue==NO_INTERNET and err.traceback==[f'NoInternet: {NO_INTERNET}']
+
+# Data sets that are complete, or completed by the next call
+
+def _sources(server):
+    return {'bird photo': [server.base+'/photo.jpg', server.base+'/plain.png'], 'bird sun photo': [server.base+'/gray.png'],
+            'forest photo': [server.base+'/cmyk.jpg', server.base+'/photo.webp'], 'forest sun photo': [server.base+'/rgba.png']}
+
+def test_half_fetched_dataset_is_reported_then_completed(server, tmp_path):
+    calls = []
+    def search(term, max_images):
+        calls.append(term)
+        if term=='forest sun photo' and calls.count(term)==1: raise SearchError('Image search for it failed: rate limited')
+        return _sources(server).get(term, [])
+    with pytest.raises(SearchError, match='1 of 6 searches failed') as e:
+        fetch_dataset(tmp_path, ['bird', 'forest'], search=search, target=3, progress=False)
+    assert e.value.table.loc['bird', 'kept']==3 and e.value.table.loc['forest', 'kept']==2
+    assert not (tmp_path/COMPLETE).exists()
+    hits = dict(server.hits)
+    tbl = fetch_dataset(tmp_path, ['bird', 'forest'], search=search, target=3, progress=False)
+    assert tbl['kept'].tolist()==[3, 3] and json.loads((tmp_path/COMPLETE).read_text())['labels']==['bird', 'forest']
+    assert {p for p in server.hits if server.hits[p]!=hits.get(p)}=={'/rgba.png'}  # only what was missing
+
+def test_short_of_target_is_not_complete(server, tmp_path):
+    search = lambda term, max_images: _sources(server).get(term, [])
+    tbl = fetch_dataset(tmp_path, ['bird', 'forest'], search=search, target=4, progress=False)
+    assert tbl['kept'].tolist()==[3, 3] and not (tmp_path/COMPLETE).exists()
+
+def test_all_searches_failing_reports_no_internet_help(tmp_path):
+    s = partial(search_images, ddgs_cls=Pages(fail=[DDGSException('ConnectError')]*50), sleep=lambda s: None)
+    with pytest.raises(SearchError, match='URL list'): fetch_dataset(tmp_path/'d', ['bird'], search=s)
+    assert not (tmp_path/'d'/COMPLETE).exists()
+
+def test_lesson_data_completes_a_partial_folder(server, tmp_path, monkeypatch):
+    monkeypatch.setenv('FASTBIRD_DATA', str(tmp_path))
+    calls = []
+    def search(term, max_images):
+        calls.append(term)
+        if term=='forest photo' and calls.count(term)==1: raise SearchError('rate limited')
+        return _sources(server).get(term, [])
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: False)
+    with pytest.raises(NoInternet): lesson_data('birds', search=search)
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: True)
+    with pytest.raises(SearchError, match='1 of 6'): lesson_data('birds', search=search, target=3, progress=False)
+    assert lesson_data('birds', search=search, target=3, progress=False)==tmp_path/'birds'
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: False)  # complete now: offline is fine
+    assert lesson_data('birds')==tmp_path/'birds' and len(calls)==12  # two fetches; none once complete
+
+def test_lesson_data_short_warns_and_stays_incomplete(server, tmp_path, monkeypatch):
+    monkeypatch.setenv('FASTBIRD_DATA', str(tmp_path))
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: True)
+    search = lambda term, max_images: _sources(server).get(term, [])
+    with pytest.warns(UserWarning, match='3 bird, 3 forest photos could be fetched'):
+        assert lesson_data('birds', search=search, progress=False)==tmp_path/'birds'
+    monkeypatch.setattr(fastbird.fetch, 'web_reachable', lambda *a, **k: False)
+    with pytest.raises(NoInternet): lesson_data('birds')  # still partial: it needs the web to complete
+
+# Folders you bring: quarantined files out of the photos' reach
+
+def test_quarantine_is_hidden_from_training(tmp_path):
+    from fastai.vision.all import get_image_files
+    from fastbird.data import check_image_folder
+    for l in ('bird', 'forest'):
+        (tmp_path/l).mkdir()
+        for i, k in enumerate(['/photo.jpg', '/plain.png', '/cmyk.jpg']): (tmp_path/l/f'{i}{Path(k).suffix}').write_bytes(KEPT[k][1])
+    (tmp_path/'bird'/'cut.jpg').write_bytes(BROKEN['/truncated.jpg'][1])
+    (tmp_path/'forest'/'bomb.png').write_bytes(BROKEN['/bomb100m.png'][1])
+    with pytest.raises(Exception, match='not readable'): check_image_folder(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+        assert {f for f, _ in check_folder(tmp_path)}=={'bird/cut.jpg', 'forest/bomb.png'}
+    assert (tmp_path/'.quarantine'/'forest'/'bomb.png').exists()
+    assert len(get_image_files(tmp_path))==6 and not [f for f in get_image_files(tmp_path) if '.quarantine' in f.parts]
+    assert {l: len(fs) for l, fs in check_image_folder(tmp_path).items()}=={'bird': 3, 'forest': 3}

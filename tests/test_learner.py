@@ -16,7 +16,7 @@ from photos import BIRDS, ARCH, small_copy
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    "fastbird's recipe trained and saved on a small copy of the birds."
+    "The linear probe trained and saved on a small copy of the birds."
     d = small_copy(tmp_path_factory.mktemp('data'))
     res = L.train(d, d.parent/'model', arch=ARCH, size=96)
     return res, d
@@ -46,6 +46,32 @@ def test_predict_inputs_and_errors(trained, tmp_path):
     assert a.label == max(a.probs, key=a.probs.get)
     bad = tmp_path/'cat.jpg'; bad.write_bytes(b'<!DOCTYPE html><html></html>')
     with pytest.raises(ImageReadError, match='cat.jpg'): L.predict(res.model, bad)
+
+def test_probe_is_refit_on_every_photo(trained):
+    "The saved probe learned from the validation photos too; the error reported is the split's, measured before."
+    res, d = trained
+    trn, val = L.split_files(d)
+    before = L.fit_features(trn, [f.parent.name for f in trn], ARCH, size=96)
+    assert res.valid_error == pytest.approx(L.valid_error(before, val, [f.parent.name for f in val]))
+    after = L.fit_features(trn+val, [f.parent.name for f in trn+val], ARCH, size=96)
+    assert L.predict_batch(res.model, val).numpy() == pytest.approx(L.predict_batch(after, val).numpy(), abs=1e-4)
+    assert res.model.info['refit'] and res.model.info['n_valid'] == len(val)
+
+def test_split_files_is_the_lessons_split():
+    from fastai.vision.all import RandomSplitter, get_image_files
+    files = get_image_files(BIRDS)
+    for seed in (42, 7):
+        trn, val = L.split_files(BIRDS, seed=seed)
+        assert val == [files[i] for i in RandomSplitter(0.2, seed=seed)(files)[1]]
+    assert L.split_files(BIRDS, seed=7)[1] != L.split_files(BIRDS)[1], 'the seed is used'
+
+def test_tta_averages_the_left_right_mirror(trained):
+    from PIL import ImageOps
+    res, d = trained
+    f = sorted((d/'bird').iterdir())[0]
+    m = L.load_model(res.model_dir); m.tta = True
+    plain, mirrored = (L.predict_batch(res.model, [x]) for x in (Image.open(f), ImageOps.mirror(Image.open(f).convert('RGB'))))
+    assert L.predict_batch(m, [f]).numpy() == pytest.approx(((plain+mirrored)/2).numpy(), abs=1e-3)
 
 def test_labels_by_name_not_order():
     "Labels that sort the other way round: the bird photos must still come out as the bird label, by name."
@@ -90,11 +116,14 @@ def test_train_checks_data_first(tmp_path):
     assert not (tmp_path/'m').exists()
 
 def test_lesson_recipe_logs_plain_lines(tmp_path, capsys):
-    "Under pytest stdout is not a terminal: training prints a line per epoch, and no redrawn bars."
-    d = small_copy(tmp_path/'data', n=6)
-    res = L.train(d, tmp_path/'m', arch=ARCH, recipe='lesson', size=64, epochs=1)
+    """16 photos, fewer than a batch of 32: every epoch still trains on a batch, with a finite loss that falls.
+    Under pytest stdout is not a terminal: training prints a line per epoch, and no redrawn bars."""
+    d = small_copy(tmp_path/'data', n=8)
+    res = L.train(d, tmp_path/'m', arch=ARCH, recipe='lesson', size=64, epochs=3)
     out = capsys.readouterr().out
-    assert '\r' not in out and out.count('epoch 1/1:') == 2, out
+    assert '\r' not in out and out.count('epoch 1/1:') == 1 and out.count('epoch 3/3:') == 1, out
+    assert 'nan' not in out, out
+    assert len(res.losses) == 4 and all(np.isfinite(res.losses)) and res.losses[-1] < res.losses[0], res.losses
     assert res.model.head == 'fastai'
     m = L.load_model(tmp_path/'m')
     f = sorted((d/'bird').iterdir())[0]

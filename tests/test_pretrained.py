@@ -22,22 +22,43 @@ def cached_resnet18(tmp_path, monkeypatch):
     yield hub
     P._imagenet_model.cache_clear()
 
-def test_auto_falls_back_loudly_when_resnet18_is_missing(tmp_path, monkeypatch):
+def test_auto_falls_back_loudly_when_resnet18_is_missing(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
     assert not P.resnet18_available(download=False)
     monkeypatch.setattr(P, 'resnet18_available', lambda download=True: False)
-    with pytest.warns(P.FallbackWarning, match="arch='efficientnet_lite0'"):
-        assert P.resolve_arch('auto') == 'efficientnet_lite0'
-    with pytest.raises(RuntimeError, match='efficientnet_lite0'): P.resolve_arch('resnet18')
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')  # an explicit choice is not a fallback: no warning
-        assert P.backbone('efficientnet_lite0').name == 'efficientnet_lite0'
+    P._noted.clear()
+    with caplog.at_level('WARNING', logger='fastbird'):
+        assert P.resolve_arch('auto') == 'efficientnet_lite0' == P.resolve_arch('auto')
+    assert [r.getMessage() for r in caplog.records] == [P.FALLBACK], 'said once, as a sentence'
+    assert P.FALLBACK.startswith('Note: ') and "arch='efficientnet_lite0'" in P.FALLBACK and '\n' not in P.FALLBACK
+    with pytest.raises(P.BackboneUnavailable, match='efficientnet_lite0'): P.resolve_arch('resnet18')
+    caplog.clear(); P._noted.clear()
+    assert P.backbone('efficientnet_lite0').name == 'efficientnet_lite0'  # an explicit choice is not a fallback
+    assert caplog.records == []
 
-def test_auto_uses_cached_resnet18(cached_resnet18):
+def test_the_note_reaches_a_user_with_no_logging_set_up(tmp_path):
+    "In a fresh process (a notebook, a script) the note is printed to stderr as a sentence, with no logger prefix."
+    import subprocess, sys
+    r = subprocess.run([sys.executable, '-c', 'from fastbird import pretrained as P; P.resnet18_available = lambda download=True: False; '
+                        'P.resolve_arch("auto"); P.resolve_arch("auto")'], capture_output=True, text=True, cwd=tmp_path)
+    assert r.stderr.strip().splitlines()[-1] == P.FALLBACK and r.stderr.count('Note:') == 1, r.stderr
+
+def test_lite0_weights_are_checked_by_hash(tmp_path):
+    torch.save(P.packaged_lite0_weights(), tmp_path/'same-tensors-other-file.pth')  # same tensors, different bytes
+    with pytest.raises(P.BackboneUnavailable, match='SHA-256'): P.packaged_lite0_weights(tmp_path/'same-tensors-other-file.pth')
+
+def test_features_and_probs_on_an_explicit_device():
+    "One code path: `device` defaults to fastai's default_device(); on the CPU, asking for it explicitly changes nothing."
+    fs = sorted((BIRDS/'bird').iterdir())[:2]
+    assert torch.equal(P.image_features(fs, 'efficientnet_lite0', size=64, device='cpu'), P.image_features(fs, 'efficientnet_lite0', size=64))
+    assert P.imagenet_probs(fs, 'efficientnet_lite0', device=torch.device('cpu')).device.type == 'cpu'
+
+def test_auto_uses_cached_resnet18(cached_resnet18, caplog):
     assert P.resnet18_available(download=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error', P.FallbackWarning)
+    P._noted.clear()
+    with caplog.at_level('WARNING', logger='fastbird'):
         bb = P.backbone('auto')
+    assert caplog.records == []
     assert bb.name == 'resnet18' and bb.arch is resnet18
     feats = P.image_features(sorted((BIRDS/'bird').iterdir())[:3], 'auto', size=64)
     assert feats.shape == (3, 512) and feats.dtype == torch.float32

@@ -1,8 +1,11 @@
 "Bad inputs and an end-to-end check for the measuring helpers of nbs/00_why.ipynb, on images written to a temporary folder."
-import numpy as np, pytest
+import numpy as np, pytest, torch
 from PIL import Image
-from fastbird.why import (labelled_images, load_small, handcrafted_features, fit_accuracy, learning_curve,
-                          sample_per_label, curve_summary, first_reaching, measure)
+from torch import nn
+from fastai.data.transforms import RandomSplitter, get_image_files
+from fastbird.why import (labelled_images, lesson_split, load_small, handcrafted_features, fit_accuracy, learning_curve,
+                          sample_per_label, curve_sizes, curve_summary, first_reaching, measure, layer_activations,
+                          receptive_field)
 
 @pytest.fixture
 def colours(tmp_path):
@@ -15,17 +18,41 @@ def colours(tmp_path):
             Image.fromarray(a).save(tmp_path/label/f'{i}.jpg')
     return tmp_path
 
+def half_split(y):
+    "Indices of the first 3 photos of each label to train on, the other 3 to validate on."
+    trn = np.concatenate([np.flatnonzero(y == l)[:3] for l in np.unique(y)])
+    return trn, np.setdiff1d(np.arange(len(y)), trn)
+
 def test_colours_are_learned_from_two_photos_per_label(colours):
     files, y = labelled_images(colours)
     assert len(files) == 12 and set(y) == {'red', 'blue'}
     X = handcrafted_features(files, size=32)
     assert X.shape == (12, 4**3 + 9*4 + 2)
-    trn, val = np.r_[0:3, 6:9], np.r_[3:6, 9:12]
+    trn, val = half_split(y)
     curve = learning_curve(X, y, trn, val, sizes=(2, None), draws=3)
     assert list(curve.per_label) == ['2', '2', '2', 'all']
     assert (curve.accuracy == 1).all()
     assert first_reaching(curve, 0.95) == '2'
     assert list(curve_summary(curve).draws) == [3, 1]
+
+def test_the_lessons_split(colours):
+    "labelled_images keeps get_image_files' order, so lesson_split picks the photos the lesson's DataBlock validates on."
+    files, y = labelled_images(colours)
+    assert files == list(get_image_files(colours))
+    trn, val = lesson_split(files)
+    want_trn, want_val = RandomSplitter(valid_pct=0.2, seed=42)(get_image_files(colours))
+    assert list(trn) == list(want_trn) and list(val) == list(want_val)
+    assert len(val) == 2 and sorted(np.r_[trn, val]) == list(range(12))
+    with pytest.raises(ValueError, match='at least 2'): lesson_split(files[:1])
+
+def test_curve_sizes_fit_the_smallest_label():
+    y = np.array(['a'] * 30 + ['b'] * 7)
+    assert curve_sizes(y, np.arange(len(y))) == (2, 5, None)
+    assert curve_sizes(y, np.arange(len(y)), candidates=(2, 7, 8)) == (2, 7, None)
+    assert curve_sizes(np.array(['a', 'b']), [0, 1]) == (None,)
+    with pytest.raises(ValueError, match='empty'): curve_sizes(y, [])
+    # every size it gives can be drawn
+    for n in curve_sizes(y, np.arange(len(y)))[:-1]: assert len(sample_per_label(y, np.arange(len(y)), n, np.random.default_rng(0))) == 2 * n
 
 def test_html_served_as_jpeg_is_named_in_the_error(colours):
     bad = colours/'red'/'page.jpg'
@@ -41,16 +68,32 @@ def test_empty_inputs(tmp_path):
 def test_bad_splits(colours):
     files, y = labelled_images(colours)
     X = handcrafted_features(files, size=16)
-    trn, val = np.r_[0:3, 6:9], np.r_[3:6, 9:12]
+    trn, val = half_split(y)
     with pytest.raises(ValueError, match="Label '(blue|red)' has only 3 training images, fewer than the 4"):
         learning_curve(X, y, trn, val, sizes=(4,))
     with pytest.raises(ValueError, match='validation split is empty'): fit_accuracy(X, y, trn, [])
     with pytest.raises(ValueError, match='training split is empty'): fit_accuracy(X, y, [], val)
-    with pytest.raises(ValueError, match='only one label'): fit_accuracy(X, y, np.r_[0:3], val)
-    y3 = y.astype(object); y3[11] = 'green'
+    with pytest.raises(ValueError, match='only one label'): fit_accuracy(X, y, trn[y[trn] == 'red'], val)
+    y3 = y.astype(object); y3[val[-1]] = 'green'
     with pytest.raises(ValueError, match=r"\['green'\] never appear in the training split"): fit_accuracy(X, y3, trn, val)
     with pytest.raises(ValueError, match='in both'): fit_accuracy(X, y, trn, trn)
     with pytest.raises(ValueError, match='at least 1'): sample_per_label(y, trn, 0, np.random.default_rng(0))
+
+def test_torch_helpers_take_one_device_and_return_cpu_results():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, stride=2, padding=1)).eval()
+    x = torch.randn(5, 3, 8, 8)
+    got = layer_activations(net, {'first': net[0], 'last': net[2]}, x, bs=2, device='cpu')
+    assert {n: tuple(a.shape) for n, a in got.items()} == {'first': (5, 4, 8, 8), 'last': (5, 2, 4, 4)}
+    assert all(a.device.type == 'cpu' for a in got.values())
+    with torch.no_grad(): torch.testing.assert_close(got['last'], net(x))
+    torch.testing.assert_close(layer_activations(net, {'last': net[2]}, x, bs=2)['last'], got['last'])  # default device: a GPU if any, results on the CPU
+    assert net[0]._forward_hooks == {}  # hooks are removed afterwards
+    strided = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Conv2d(4, 4, 3, padding=1))  # 3 steps of 2 px + 3x3
+    assert receptive_field(strided, strided[1], 16, device='cpu') == 7 == receptive_field(strided, strided[1], 16)
+    assert strided[0].weight.grad is None  # the model's own gradients are left alone
+    with pytest.raises(ValueError, match='not part of the model'): layer_activations(net, {'x': nn.ReLU()}, x)
+    with pytest.raises(ValueError, match='never ran'): receptive_field(net, nn.ReLU(), 16)
 
 def test_measure_counts_time_and_memory():
     with measure('sleep and allocate', images=5) as c:
@@ -59,4 +102,6 @@ def test_measure_counts_time_and_memory():
         del a
     assert c.seconds >= 0.02 and c.peak_mb > 100
     assert abs(c.per_second - 5 / c.seconds) < 1e-9
+    m = measure('start and stop', images=0)
+    c2 = m.start(); time.sleep(0.01); assert m.stop() is c2 and c2.seconds >= 0.01 and c2.per_second is None
     with pytest.raises(ValueError, match='interval'): measure('x', interval=0)

@@ -1,13 +1,23 @@
 """Write README.md from nbs/index.ipynb, as `nbdev-readme` would (it needs Quarto, which is not installable here).
 
-Hidden cells (`#| hide`) are left out; code cells keep their text outputs. Usage: python tools/readme.py [--check]
+Hidden cells (`#| hide`) are left out; code cells keep their text outputs. Links to docs pages (`learner.html`) become
+links to the docs site named in pyproject.toml's `[project.urls] Documentation`, so they work on GitHub and PyPI too.
+Usage: python tools/readme.py [--check]
 """
-import re, sys
+import re, sys, tomllib
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def docs_url() -> str:
+    "The docs site's address, from the one repository setting in pyproject.toml."
+    return tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
+
+def absolute_links(md:str) -> str:
+    "`md` with relative links to docs pages, `[text](page.html)`, pointing at the docs site."
+    return re.sub(r'\]\(([\w-]+\.html(?:#[\w-]*)?)\)', lambda m: f']({docs_url()}{m.group(1)})', md)
 
 def readme_text(nb_path=ROOT/'nbs'/'index.ipynb'):
     "README.md's text for the notebook at `nb_path`."
@@ -15,10 +25,11 @@ def readme_text(nb_path=ROOT/'nbs'/'index.ipynb'):
     for c in nb.cells:
         src = c.source.strip()
         if re.search(r'^#\|\s*(hide|export)', src, re.M): continue
-        if c.cell_type == 'markdown': parts.append(src)
+        if c.cell_type == 'markdown': parts.append(absolute_links(src))
         elif c.cell_type == 'code':
             parts.append(f'```python\n{src}\n```')
-            outs = [o.get('text') or o.get('data', {}).get('text/plain', '') for o in c.get('outputs', [])]
+            # text a reader would see: printed streams and results, not the plain-text stand-ins of HTML displays (progress bars)
+            outs = [o.get('text') or o.get('data', {}).get('text/plain', '') for o in c.get('outputs', []) if o.get('output_type') != 'display_data']
             if any(outs): parts.append('```\n' + ''.join(outs).rstrip() + '\n```')
     return '<!-- Generated from nbs/index.ipynb by tools/readme.py: edit the notebook, not this file. -->\n\n' + '\n\n'.join(parts) + '\n'
 

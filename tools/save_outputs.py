@@ -1,0 +1,31 @@
+"""Run notebooks in a real Jupyter kernel on the course photos and save their outputs for the docs pages.
+
+`nbdev-test --save` runs notebooks in execnb, where fastai's progress bars come out as lines of bar fragments; a real
+kernel (as JupyterLab runs it) records fastai's progress table as the HTML a reader expects. Each notebook runs in an
+empty temporary folder, so files it writes (model folders) stay out of the checkout and out of its outputs. Cells
+flagged slow, network or notest are not run and keep the outputs they had.
+
+Usage: python tools/save_outputs.py nbs/04b_learner.ipynb [more notebooks]; then run nbdev-clean.
+"""
+import sys, tempfile
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).parent))
+from elsewhere import NBS, errors, run_elsewhere
+
+def save_outputs(name:str):
+    "Execute nbs/`name` on the course photos (`data_root()`) and write its outputs back into it."
+    from fastbird.fetch import data_root
+    with tempfile.TemporaryDirectory(prefix='fastbird-save-') as tmp:
+        ran = run_elsewhere(name, data_root(), Path(tmp))
+    if errs := errors(ran): sys.exit(f"{name}: error outputs, not saved: {[(i, o.ename, o.evalue) for i, o in errs]}")
+    nb, done = nbformat.read(NBS/name, as_version=4), {c.id: c for c in ran.cells}
+    for c in nb.cells:
+        if c.cell_type == 'code' and c.id in done: c.outputs, c.execution_count = done[c.id].outputs, None
+    if 'widgets' in ran.metadata: nb.metadata['widgets'] = ran.metadata['widgets']
+    nbformat.write(nb, NBS/name)
+
+if __name__ == '__main__':
+    for n in sys.argv[1:]: save_outputs(Path(n).name); print(f"saved {n}")
