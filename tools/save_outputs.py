@@ -3,7 +3,8 @@
 `nbdev-test --save` runs notebooks in execnb, where fastai's progress bars come out as lines of bar fragments; a real
 kernel (as JupyterLab runs it) records fastai's progress table as the HTML a reader expects. Each notebook runs in an
 empty temporary folder, so files it writes (model folders) stay out of the checkout and out of its outputs. Cells
-flagged slow, network or notest are not run and keep the outputs they had.
+flagged slow, network or notest are not run and keep the outputs they had. A cell tagged `raises-exception` (the first
+web cell) depends on the machine's connection: it is saved without outputs.
 
 Usage: python tools/save_outputs.py nbs/04b_learner.ipynb [more notebooks]; then run nbdev-clean.
 """
@@ -20,10 +21,12 @@ def save_outputs(name:str):
     from fastbird.fetch import data_root
     with tempfile.TemporaryDirectory(prefix='fastbird-save-') as tmp:
         ran = run_elsewhere(name, data_root(), Path(tmp))
-    if errs := errors(ran): sys.exit(f"{name}: error outputs, not saved: {[(i, o.ename, o.evalue) for i, o in errs]}")
+    may_stop = lambda c: 'raises-exception' in c.metadata.get('tags', [])
+    if errs := [(i, o) for i, o in errors(ran) if not may_stop(ran.cells[i])]:
+        sys.exit(f"{name}: error outputs, not saved: {[(i, o.ename, o.evalue) for i, o in errs]}")
     nb, done = nbformat.read(NBS/name, as_version=4), {c.id: c for c in ran.cells}
     for c in nb.cells:
-        if c.cell_type == 'code' and c.id in done: c.outputs, c.execution_count = done[c.id].outputs, None
+        if c.cell_type == 'code' and c.id in done: c.outputs, c.execution_count = ([] if may_stop(c) else done[c.id].outputs), None
     if 'widgets' in ran.metadata: nb.metadata['widgets'] = ran.metadata['widgets']
     nbformat.write(nb, NBS/name)
 
