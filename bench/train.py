@@ -12,7 +12,7 @@ Timings on a shared CPU are noisy: the load average is printed before and after.
 
     .venv/bin/python bench/train.py [--arch auto] [--datasets birds pets] [--why]
 """
-import argparse, os, sys, tempfile, time, warnings
+import argparse, os, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np, torch
@@ -25,14 +25,6 @@ HEADER = ('data', 'recipe', 'train', 'valid', 'wall s', 'train im/s', 'error', '
 
 def report(ds, recipe, n_train, n_valid, seconds, err, nll=float('nan')):
     row(ds, recipe, n_train, n_valid, f'{seconds:.1f}', f'{n_train/seconds:.1f}', f'{err:.3f}', f'{1-err:.3f}', f'{nll:.3f}')
-
-def log_loss(model, files):
-    "Mean cross-entropy of `model` on `files` (labelled by folder): finer than the error on a few dozen photos."
-    from fastai.vision.all import parent_label
-    from fastbird.learner import predict_batch
-    p = predict_batch(model, files)
-    idx = torch.tensor([model.labels.index(parent_label(f)) for f in files])
-    return float(-p[torch.arange(len(files)), idx].clamp_min(1e-7).log().mean())
 
 def why(path, arch):
     "Variants on one data set: is it unfreezing the body, the new head, or the number of steps?"

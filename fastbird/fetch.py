@@ -153,7 +153,9 @@ class Rejected(Exception):
 # %% ../nbs/01_fetch.ipynb #4c01a6b3
 class TryLater(Rejected):
     "A URL that failed for a passing reason (busy, rate-limited, reset, stalled): retried, and tried again by a rerun."
-    def __init__(self, reason, retry_after:float|None=None): super().__init__(reason); self.retry_after = retry_after
+    def __init__(self, reason, retry_after:float|None=None, # seconds the server asked us to wait, if it said
+                 stalled:bool=False # it ran out of time: each try costs a whole timeout, so it is retried at most once a run
+                ): super().__init__(reason); self.retry_after, self.stalled = retry_after, stalled
 
 # %% ../nbs/01_fetch.ipynb #88242456
 def _retry_after(headers) -> float|None:
@@ -188,7 +190,7 @@ def fetch_bytes(url:str,               # http(s) URL
     deadline = time.monotonic()+timeout
     def left():
         t = deadline-time.monotonic()
-        if t<=0: raise TryLater(f'too slow (over {timeout:g}s)')
+        if t<=0: raise TryLater(f'too slow (over {timeout:g}s)', stalled=True)
         return t
     req = urllib.request.Request(url, headers={'User-Agent': 'Mozilla/5.0 (fastbird)'})
     try:
@@ -211,7 +213,7 @@ def fetch_bytes(url:str,               # http(s) URL
         raise Rejected(why) from None
     except ValueError as e: raise Rejected(f'bad URL ({e})') from None  # e.g. a host name that can't be encoded
     except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, TLS, a broken response: passing
-        if time.monotonic()>=deadline or 'timed out' in str(e): raise TryLater(f'too slow (over {timeout:g}s)') from None
+        if time.monotonic()>=deadline or 'timed out' in str(e): raise TryLater(f'too slow (over {timeout:g}s)', stalled=True) from None
         raise TryLater(f'connection failed ({getattr(e, "reason", e)})') from None
     if not buf: raise Rejected('empty response')
     return bytes(buf)
@@ -301,7 +303,7 @@ def download_images(dest,                # folder for the images and `manifest.j
                 write_atomic(dest/name, b.getvalue())
                 r = dict(url=url, status='kept', file=name, size=list(im.size))
         except TryLater as e:
-            if i<(min(retries, 1) if str(e).startswith('too slow') else retries): return e
+            if i<(min(retries, 1) if e.stalled else retries): return e
             r = dict(url=url, status='retry', file=None, reason=str(e))
         except Rejected as e: r = dict(url=url, status='rejected', file=None, reason=str(e))
         with lock: mf.write(json.dumps({**r, 'tries': i+1})+'\n'); mf.flush()
@@ -310,9 +312,9 @@ def download_images(dest,                # folder for the images and `manifest.j
         for i in range(retries+1):
             if not todo: break
             res = parallel(one, todo, i=i, n_workers=min(n_workers, len(todo)), threadpool=True, progress=progress)
-            again = [e for e in res if isinstance(e, TryLater)]
-            todo = [u for u, e in zip(todo, res) if isinstance(e, TryLater)]
-            if todo: sleep(min(max_pause, max([pause*2**i] + [e.retry_after or 0 for e in again])))
+            again = {u: e for u, e in zip(todo, res) if isinstance(e, TryLater)}  # to try once more, with why
+            todo = list(again)
+            if todo: sleep(min(max_pause, max([pause*2**i] + [e.retry_after or 0 for e in again.values()])))
     finally: mf.close()
     done = read_manifest(dest)
     return [done[u] for u in urls if u in done]

@@ -27,6 +27,7 @@ from fastcore.basics import IN_NOTEBOOK
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from torch import nn
 from .data import DataError, check_image_folder, lesson_block
@@ -207,11 +208,9 @@ def valid_scores(probs, # (photos, labels) predicted probabilities
                  y:list, # each photo's true label
                  labels:list # the label of each column of `probs`
                 ) -> dict:
-    "Error rate and log loss of `probs` for the true labels `y`."
-    p = torch.as_tensor(probs, dtype=torch.float64)
-    idx = torch.tensor([list(labels).index(l) for l in y])
-    right = p[torch.arange(len(idx)), idx]
-    return {'error': float((p.argmax(1) != idx).double().mean()), 'log loss': float(-right.clamp_min(1e-7).log().mean())}
+    "Error rate and log loss (scikit-learn's) of `probs` for the true labels `y`."
+    p, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    return {'error': 1 - accuracy_score(y, labels[p.argmax(1)]), 'log loss': log_loss(y, p, labels=labels)}
 
 def valid_error(model:Classifier, files:list, labels:list) -> float:
     "Share of `files` whose predicted label isn't their label."
@@ -277,11 +276,12 @@ def lesson_learner(data_dir, # folder with one subfolder of photos per label
                    bs:int=32 # photos per batch, made smaller when there are fewer training photos
                   ) -> Learner:
     "The lesson's `vision_learner` on `data_dir`, with a batch no larger than the training set, so it never trains on nothing."
-    n_train = len(split_files(data_dir, valid_pct, seed)[0])
+    dls = lesson_block(item_tfms=Resize(size, method='squish'), splitter=RandomSplitter(valid_pct, seed)).dataloaders(
+        data_dir, bs=bs, num_workers=0)
+    n_train = len(dls.train_ds)
     if n_train < 2: raise DataError(f"Only {n_train} training photo(s) in {data_dir} after holding out {valid_pct:.0%} for validation: "
                                     "fine-tuning needs at least 2. Add photos, or use recipe='probe'.")
-    dls = lesson_block(item_tfms=Resize(size, method='squish'), splitter=RandomSplitter(valid_pct, seed)).dataloaders(
-        data_dir, bs=min(bs, n_train), num_workers=0)
+    dls.train.bs = min(bs, n_train)  # the training loader drops an incomplete last batch: never let that be the only one
     return readable_progress(vision_learner(dls, BACKBONES[arch].arch, metrics=error_rate, path=tempfile.mkdtemp()))
 
 def train(data_dir, # folder with one subfolder of photos per label
@@ -297,7 +297,7 @@ def train(data_dir, # folder with one subfolder of photos per label
          ) -> TrainResult:
     "Check `data_dir`, train a classifier on it, save it to `out_dir`, and report its validation error."
     say = print if verbose else (lambda *a, **k: None)
-    if recipe=='fastbird': recipe = 'probe'  # its name before version 0.2
+    if recipe=='fastbird': recipe = 'probe'  # its old name
     if recipe not in RECIPES: raise ValueError(f"Unknown recipe {recipe!r}: use 'probe' or 'lesson'.")
     check_image_folder(data_dir)
     arch = resolve_arch(arch)

@@ -1,26 +1,17 @@
 "The `fastbird` command: help, version, exit codes, and every subcommand end to end."
-import http.server, inspect, json, os, shutil, socket, subprocess, sys, threading, time
+import http.server, inspect, json, os, socket, subprocess, sys, threading, time
 from functools import partial
-from pathlib import Path
 import pytest
 from PIL import Image
 from fastbird import __version__
 from fastbird.fetch import search_images, read_manifest
-from fetch_server import Server, KEPT, CAP
+from command import NO_NET, fb
+from fetch_server import KEPT, CAP
 from test_fetch import REJECTED, Pages, full, _check_kwargs
 import ddgs
 from ddgs.exceptions import DDGSException
 from fastbird import cli
-from fastbird.fetch import lesson_data
 from fastbird.learner import load_model, predict, split_files
-
-def fb(*args, env=None, **kw):
-    return subprocess.run([sys.executable, '-m', 'fastbird', *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kw)
-
-@pytest.fixture(scope='module')
-def server():
-    with Server() as s: yield s
 
 def test_help_is_fast_and_light():
     t = time.monotonic(); r = fb('--help'); dt = time.monotonic()-t
@@ -79,7 +70,6 @@ def test_search_from_cache(tmp_path, monkeypatch):
     assert [json.loads(l)['title'] for l in r.stdout.splitlines()]==[x['title'] for x in res[:2]]
 
 # No route to DuckDuckGo, on any machine: the real ddgs is sent through a proxy address where nothing listens
-NO_NET = {'DDGS_PROXY': 'http://127.0.0.1:9'}
 
 def test_search_offline_is_actionable(tmp_path):
     "The real ddgs can't connect, and the command says what to do instead."

@@ -1,19 +1,8 @@
 "`fastbird search`, `download` and `fetch` when things go wrong and then right: damaged caches, passing failures, reruns."
-import json, os, subprocess, sys
 import pytest
 from fastbird.fetch import search_images, read_manifest, cache_dir
-from fetch_server import Server
+from command import NO_NET, fb
 from test_fetch import Pages
-
-NO_NET = {'DDGS_PROXY': 'http://127.0.0.1:9'}  # no route to DuckDuckGo on any machine: nothing listens there
-
-def fb(*args, env=None, **kw):
-    return subprocess.run([sys.executable, '-m', 'fastbird', *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kw)
-
-@pytest.fixture(scope='module')
-def server():
-    with Server() as s: yield s
 
 @pytest.mark.parametrize('damage', ['{"term": "bird photo", "compl', '{"term": "bird photo"}', '\x00\xff'])
 def test_search_damaged_cache_offline(tmp_path, monkeypatch, damage):

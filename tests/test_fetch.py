@@ -12,13 +12,9 @@ import fastbird.fetch
 from fastbird.fetch import (search_images, SearchError, download_images, fetch_bytes, Rejected, TryLater, read_manifest,
                             summarise, fetch_dataset, check_folder, lesson_data, to_rgb, need_web, NoInternet, NO_INTERNET,
                             COMPLETE, cache_dir)
-from fetch_server import Server, KEPT, BROKEN, CAP, JPEG, bomb_png
+from fetch_server import KEPT, BROKEN, CAP, JPEG, bomb_png
 
 TIMEOUT = 2.  # per-URL budget in these tests
-
-@pytest.fixture(scope='module')
-def server():
-    with Server() as s: yield s
 
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@ themselves. So each lesson notebook is copied alone into an empty folder outside
 Jupyter kernel (nbclient + ipykernel, widgets included), with FASTBIRD_DATA naming photo folders made for the test:
 other subsets of the course photos, so other photos and other counts (tools/elsewhere.py). This run replaces
 nbdev-test's in-place run of these notebooks, with the same flags: slow, network and notest cells are left out."""
-import sys
+import re, sys
 from pathlib import Path
 
 import nbformat, pytest
@@ -59,6 +59,5 @@ def test_first_code_cell_installs_fastbird(name):
 @pytest.mark.parametrize('name', lesson_notebooks())
 def test_no_repository_paths(name):
     "Nothing in a notebook's code reaches into the checkout: no relative paths up to the project or its folders."
-    import re
     code = '\n'.join(c.source for c in nbformat.read(NBS/name, as_version=4).cells if c.cell_type == 'code' and 'nbdev_export' not in c.source)
     assert not re.search(r"['\"](\.\./|nbs/|fastbird/|tests/)", code)
