@@ -1,0 +1,54 @@
+"""Time and memory of `fastbird predict MODEL PHOTO` for one photo: ONNX Runtime (the saved graph), through torch (the
+same folder without its graph), and the code of an earlier commit (`--before`), each in a fresh process.
+
+    .venv/bin/python bench/predict.py [--data DIR] [--before REV] [--repeat N]
+
+Prints a table; asserts nothing. The model is trained first (a linear probe on DIR, a few seconds), outside the timings."""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def run(cmd, env=None) -> tuple:
+    "Wall seconds and peak resident memory (MiB) of `cmd`, run to completion in a fresh process."
+    start = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - start
+    out, err = p.stdout.read().decode(), p.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status): raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{err}")
+    return secs, usage.ru_maxrss/1024, out.strip()
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--data', help='folder with one subfolder of photos per label (default: lesson_data("birds"))')
+    ap.add_argument('--before', default='692cdb8', help='git revision whose `fastbird predict` to compare with (default: %(default)s, before the ONNX path)')
+    ap.add_argument('--repeat', type=int, default=3, help='runs of each case; the median time is shown (default: %(default)s)')
+    a = ap.parse_args()
+    from fastbird.data import lesson_data
+    from fastbird.learner import train
+    data = Path(a.data) if a.data else lesson_data('birds')
+    photo = str(sorted(p for p in data.rglob('*.jpg'))[0])
+    tmp = Path(tempfile.mkdtemp())
+    model = train(data, tmp/'model', arch='efficientnet_lite0', verbose=False).model_dir
+    torch_only = Path(shutil.copytree(model, tmp/'torch-only')); (torch_only/'model.onnx').unlink()
+    fb = [sys.executable, '-m', 'fastbird', 'predict']
+    cases = {'ONNX Runtime (this commit)': (fb+[str(model), photo], None),
+             'through torch, no graph (this commit)': (fb+[str(torch_only), photo], None)}
+    if a.before:
+        wt = tmp/'before'
+        subprocess.run(['git', '-C', str(ROOT), 'worktree', 'add', '--detach', str(wt), a.before], check=True, capture_output=True)
+        cases[f'before ({a.before}), torch'] = (fb+[str(torch_only), photo], {**os.environ, 'PYTHONPATH': str(wt)})
+    try:
+        print(f"one photo ({Path(photo).name}), model {model.name}: {sum(f.stat().st_size for f in model.iterdir())/2**20:.1f} MB, "
+              f"{a.repeat} runs each, cores {os.cpu_count()}\n")
+        print(f"| {'case':<40} | wall s (median) | peak MiB | answer |\n|{'-'*42}|---|---|---|")
+        for name, (cmd, env) in cases.items():
+            runs = [run(cmd, env) for _ in range(a.repeat)]
+            print(f"| {name:<40} | {statistics.median(r[0] for r in runs):.2f} | {max(r[1] for r in runs):.0f} | {runs[0][2].split(': ', 1)[-1]} |", flush=True)
+    finally:
+        if a.before: subprocess.run(['git', '-C', str(ROOT), 'worktree', 'remove', '--force', str(tmp/'before')], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__': main()
