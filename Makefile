@@ -27,12 +27,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/fastbird demo $(if $(DATA),--data $(DATA))
 
-# The docs page check opens every page in headless Chromium: install it where we can (root on Debian)
+# The docs page check and the app's browser test open pages in headless Chromium, driven by its chromedriver: install
+# both where we can (root on Debian)
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || \
+	@{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; } && \
+	  command -v chromedriver >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  { echo "make test needs Chromium for the docs page check: install the 'chromium' package" >&2; exit 1; }
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  { echo "make test needs Chromium and its driver for the browser tests: install the 'chromium' and 'chromium-driver' packages" >&2; exit 1; }
 
 # The lesson notebooks run in tests/test_notebooks.py, each alone outside the checkout on other photos, as learners run
 # them; nbdev-test runs the rest in place. Both skip the cells flagged slow, network or notest.

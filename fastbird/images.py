@@ -45,11 +45,12 @@ def _flatten(im:Image.Image) -> Image.Image:
         return bg
     return im.convert('RGB')
 
-# %% ../nbs/01_images.ipynb #63c83596
+# %% ../nbs/01_images.ipynb #8bb9842d
 def _describe(src) -> str:
     "How an error message names `src`."
     return 'the uploaded data' if isinstance(src, (bytes, bytearray, memoryview)) else str(src)
 
+# %% ../nbs/01_images.ipynb #63c83596
 def load_image(src, # a path, the bytes of an image file, or a PIL image
                max_size:int|None=None, # shrink so the longer side is at most this (never enlarges)
                max_pixels:int=MAX_PIXELS # refuse images whose header declares more pixels than this

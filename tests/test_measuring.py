@@ -1,11 +1,24 @@
-"Bad inputs and an end-to-end check for the measuring helpers of nbs/00_why.ipynb, on images written to a temporary folder."
+"""Bad inputs and an end-to-end check for the measuring helpers that nbs/00_why.ipynb uses (fastbird.handcrafted, probing,
+curves and costs), on images written to a temporary folder."""
 import numpy as np, pytest, torch
 from PIL import Image
 from torch import nn
-from fastai.data.transforms import RandomSplitter, get_image_files
-from fastbird.why import (labelled_images, lesson_split, load_small, handcrafted_features, fit_accuracy, learning_curve,
-                          sample_per_label, curve_sizes, curve_summary, first_reaching, measure, layer_activations,
-                          receptive_field)
+from fastai.data.transforms import RandomSplitter, get_image_files, parent_label
+from fastbird.data import split_files
+from fastbird.images import ImageReadError
+from fastbird.handcrafted import _small, handcrafted_features, fit_accuracy
+from fastbird.probing import layer_activations, receptive_field
+from fastbird.curves import learning_curve, sample_per_label, curve_sizes, curve_summary, first_reaching
+from fastbird.costs import measure
+
+def labelled(folder):
+    "The image files under `folder`, in `get_image_files` order, and their labels (the folder names), as notebook 00 makes them."
+    files = list(get_image_files(folder))
+    return files, np.array([parent_label(f) for f in files])
+
+def positions(files, part):
+    "Positions in `files` of the files of `part`, one split from `split_files`, as notebook 00 makes them."
+    return np.array([files.index(f) for f in part], dtype=int)
 
 @pytest.fixture
 def colours(tmp_path):
@@ -24,7 +37,7 @@ def half_split(y):
     return trn, np.setdiff1d(np.arange(len(y)), trn)
 
 def test_colours_are_learned_from_two_photos_per_label(colours):
-    files, y = labelled_images(colours)
+    files, y = labelled(colours)
     assert len(files) == 12 and set(y) == {'red', 'blue'}
     X = handcrafted_features(files, size=32)
     assert X.shape == (12, 4**3 + 9*4 + 2)
@@ -36,14 +49,17 @@ def test_colours_are_learned_from_two_photos_per_label(colours):
     assert list(curve_summary(curve).draws) == [3, 1]
 
 def test_the_lessons_split(colours):
-    "labelled_images keeps get_image_files' order, so lesson_split picks the photos the lesson's DataBlock validates on."
-    files, y = labelled_images(colours)
-    assert files == list(get_image_files(colours))
-    trn, val = lesson_split(files)
+    "split_files over get_image_files' list picks the photos the lesson's DataBlock validates on, and positions in that list follow."
+    files, y = labelled(colours)
+    trn_files, val_files = split_files(files)
+    trn, val = positions(files, trn_files), positions(files, val_files)
     want_trn, want_val = RandomSplitter(valid_pct=0.2, seed=42)(get_image_files(colours))
     assert list(trn) == list(want_trn) and list(val) == list(want_val)
+    assert split_files(colours) == (trn_files, val_files)  # a folder splits as its list of files does
     assert len(val) == 2 and sorted(np.r_[trn, val]) == list(range(12))
-    with pytest.raises(ValueError, match='at least 2'): lesson_split(files[:1])
+    one = files[:1]  # a split needs at least 2 photos: one photo leaves nothing to validate on
+    X = handcrafted_features(one, size=16)
+    with pytest.raises(ValueError, match='validation split is empty'): fit_accuracy(X, y[:1], *(positions(one, p) for p in split_files(one)))
 
 def test_curve_sizes_fit_the_smallest_label():
     y = np.array(['a'] * 30 + ['b'] * 7)
@@ -57,16 +73,16 @@ def test_curve_sizes_fit_the_smallest_label():
 def test_html_served_as_jpeg_is_named_in_the_error(colours):
     bad = colours/'red'/'page.jpg'
     bad.write_text('<html><body>Access denied</body></html>')
-    with pytest.raises(ValueError, match='page.jpg'): load_small(bad)
-    files, _ = labelled_images(colours)
-    with pytest.raises(ValueError, match='Cannot read .*page.jpg'): handcrafted_features(files)
+    with pytest.raises(ImageReadError, match='page.jpg'): _small(bad)
+    files, _ = labelled(colours)
+    with pytest.raises(ValueError, match="Can't read .*page.jpg as an image"): handcrafted_features(files)
 
 def test_empty_inputs(tmp_path):
-    with pytest.raises(ValueError, match='No images found'): labelled_images(tmp_path)
+    with pytest.raises(ValueError, match='No files given'): handcrafted_features(get_image_files(tmp_path))  # an empty folder
     with pytest.raises(ValueError, match='No files given'): handcrafted_features([])
 
 def test_bad_splits(colours):
-    files, y = labelled_images(colours)
+    files, y = labelled(colours)
     X = handcrafted_features(files, size=16)
     trn, val = half_split(y)
     with pytest.raises(ValueError, match="Label '(blue|red)' has only 3 training images, fewer than the 4"):

@@ -1,7 +1,7 @@
-"Checks of `fastbird.inside` beyond the notebook's lessons: edge cases and the loop on a problem with a known answer."
+"Checks of `fastbird.descent` (nbs/05_inside.ipynb) beyond the notebook's lessons: edge cases and the loop on a problem with a known answer."
 import pytest, torch
-from fastbird.inside import (quad, noisy, mse, num_grad, train_loop, relu_net, init_relu_net, linear_model, bce,
-                             accuracy_of, predict_with, show_quad, show_training)
+from fastbird.descent import (quad, noisy, mse, num_grad, train_loop, relu_net, init_relu_net, linear_model, bce,
+                              accuracy_of, predict_with, show_quad, show_training)
 
 def test_train_updates_every_weight_in_place():
     ws = init_relu_net(4, seed=1)
