@@ -12,7 +12,7 @@ def jpeg(im, **kw): b = io.BytesIO(); im.convert('RGB').save(b, 'JPEG', **kw); r
 
 def make_files(n, seed=0):
     "URL path -> (body, behaviour): mostly real photos, some large generated ones, duplicates and broken responses."
-    from fastbird.fetch import data_root
+    from fastbird.data import data_root
     rng, files = random.Random(seed), {}
     photos = sorted(data_root().glob('*/*/*.jpg'))[:int(n*.75)]
     for i, p in enumerate(photos): files[f'/p/{i}.jpg'] = (p.read_bytes(), 'ok')

@@ -30,7 +30,10 @@ def why(path, arch):
     "Variants on one data set: is it unfreezing the body, the new head, or the number of steps?"
     from fastai.vision.all import error_rate, parent_label, set_seed, vision_learner
     from fastbird.data import lesson_block
-    from fastbird.learner import BACKBONES, fit_features, from_learner, split_files, valid_error
+    from fastbird.data import split_files
+    from fastbird.backbones import BACKBONES
+    from fastbird.model import from_learner
+    from fastbird.learner import fit_features, valid_error
     trn, val = split_files(path)
     ytrn, yval = [parent_label(f) for f in trn], [parent_label(f) for f in val]
     variants = [('fine_tune(3) (lesson)', 32, lambda l: l.fine_tune(3)),
@@ -57,9 +60,10 @@ def main():
     p.add_argument('--why', action='store_true', help='also run the variants that explain the difference (birds)')
     a = p.parse_args()
     warnings.filterwarnings('ignore', category=FutureWarning)
-    from fastbird.fetch import lesson_data
-    from fastbird.learner import DEFAULT_SIZE, split_files, train
-    from fastbird.pretrained import resolve_arch
+    from fastbird.data import lesson_data
+    from fastbird.data import split_files
+    from fastbird.learner import DEFAULT_SIZE, train
+    from fastbird.backbones import resolve_arch
     arch = resolve_arch(a.arch)
     print(f"backbone {arch}; torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; "
           f"load average before {os.getloadavg()[0]:.1f} (shared CPU: timings are noisy)", flush=True)

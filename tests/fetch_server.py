@@ -1,5 +1,7 @@
-"A real HTTP server on 127.0.0.1 serving generated images and broken responses, for the fetching tests."
-import io, socket, struct, threading, time, zlib, http.server
+"""A real HTTP server on 127.0.0.1 serving generated images and broken responses, for the fetching tests; given a
+folder (`Server(root=...)`), it also serves the files in it under `/files/`. The one loopback server of the tests."""
+import io, mimetypes, socket, struct, threading, time, zlib, http.server
+from pathlib import Path
 from PIL import Image, ImageDraw
 
 def enc(im, fmt, **kw):
@@ -81,6 +83,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with srv.lock: srv.hits[p] = srv.hits.get(p, 0)+1
         files = {**KEPT, **BROKEN}
         if p in files: return self._send(*files[p])
+        if p.startswith('/files/') and srv.root:  # /files/REL: the file REL of the folder given to the server, as it is
+            f = (srv.root/p[len('/files/'):]).resolve()
+            if f.is_file() and f.is_relative_to(srv.root):
+                return self._send(mimetypes.guess_type(f.name)[0] or 'application/octet-stream', f.read_bytes())
+            return self.send_error(404)
         if p=='/missing.jpg': return self.send_error(404)
         if p=='/gone.jpg': return self.send_error(410)
         if p.startswith('/flaky/'):  # /flaky/TAG/KIND/N.jpg: the first answer is KIND (503, 429, reset or stall), then image N
@@ -125,9 +132,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads, block_on_close, request_queue_size = True, False, 128
-    def __init__(self, latency=0.):
+    def __init__(self, latency=0., root=None):
         super().__init__(('127.0.0.1', 0), Handler)
         self.hits, self.lock, self.latency = {}, threading.Lock(), latency
+        self.root = Path(root).resolve() if root else None  # a folder served under /files/
         self.base = f'http://127.0.0.1:{self.server_port}'
     def handle_error(self, request, client_address): pass  # broken connections are the point here
     def __enter__(self): threading.Thread(target=self.serve_forever, daemon=True).start(); return self

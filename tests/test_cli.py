@@ -1,22 +1,23 @@
 "The `fastbird` command: help, version, exit codes, and every subcommand end to end."
-import http.server, inspect, json, os, socket, subprocess, sys, threading, time
-from functools import partial
+import inspect, json, os, shutil, socket, subprocess, sys, time
+from pathlib import Path
 import pytest
 from PIL import Image
 from fastbird import __version__
 from fastbird.fetch import search_images, read_manifest
 from command import NO_NET, fb
-from fetch_server import KEPT, CAP
+from fetch_server import KEPT, CAP, Server
 from test_fetch import REJECTED, Pages, full, _check_kwargs
 import ddgs
 from ddgs.exceptions import DDGSException
 from fastbird import cli
-from fastbird.learner import load_model, predict, split_files
+from fastbird.data import split_files
+from fastbird.model import load_model, predict
 
-def test_help_is_fast_and_light():
-    t = time.monotonic(); r = fb('--help'); dt = time.monotonic()-t
+def test_help_is_light():
+    "`fastbird --help` imports none of the heavy libraries, so it answers at once."
+    r = fb('--help')
     assert r.returncode==0 and all(c in r.stdout for c in ('search', 'download', 'fetch', 'train', 'predict', 'demo'))
-    assert dt < 1., f'fastbird --help took {dt:.2f}s'
     chk = subprocess.run([sys.executable, '-c', "import sys; sys.argv=['fastbird','--help']\nimport fastbird.cli\n"
                           "try: fastbird.cli.main()\nexcept SystemExit: pass\n"
                           "print(sorted(m for m in ('torch','fastai','pandas','PIL','ddgs') if m in sys.modules))"],
@@ -42,7 +43,8 @@ def test_download_mixed(server, tmp_path):
     (tmp_path/'urls.txt').write_text('# a comment\n' + '\n'.join(urls) + '\n\n')
     t = time.monotonic()
     r = fb('download', '--urls', str(tmp_path/'urls.txt'), '--dest', str(tmp_path/'imgs'), '--timeout', '2', '--max-bytes', str(CAP))
-    assert time.monotonic()-t < 10 and r.returncode==0, r.stderr
+    assert r.returncode==0, r.stderr
+    assert time.monotonic()-t < 25  # a deadline, with a wide margin: the hanging and trickling servers take 30 s
     assert f'kept: {len(KEPT)-1}' in r.stdout and 'duplicate: 1' in r.stdout
     recs = read_manifest(tmp_path/'imgs')
     assert len(recs)==len(urls) and all(r['reason'] for r in recs.values() if r['status']!='kept')
@@ -82,12 +84,12 @@ def test_fetch_offline(tmp_path):
 
 # Training, predicting and the demo, on small copies of the shared photos
 
-from photos import BIRDS, ARCH, small_copy
+from photos import ARCH, small_copy
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
+def model(tmp_path_factory, birds):
     "A model trained by `fastbird train` on 8 birds and 8 forests."
-    d = small_copy(tmp_path_factory.mktemp('data'))
+    d = small_copy(birds, tmp_path_factory.mktemp('data'))
     r = fb('train', str(d), '--out', str(d.parent/'model'), '--arch', ARCH, '--size', '96')
     assert r.returncode==0, r.stderr
     return d.parent/'model', d, r
@@ -95,12 +97,12 @@ def model(tmp_path_factory):
 def test_train_prints_validation_error_and_saves_no_pickle(model):
     m, d, r = model
     assert 'validation error' in r.stdout and 'Traceback' not in r.stderr
-    assert sorted(p.name for p in m.iterdir())==['model.json', 'model.safetensors']
+    assert sorted(p.name for p in m.iterdir())==['familiar.safetensors', 'model.json', 'model.onnx', 'model.safetensors']
 
-def test_predict_reproduces_library_predictions(model, tmp_path):
+def test_predict_reproduces_library_predictions(model, tmp_path, birds):
     "`fastbird predict --json` gives what `predict(load_model(...))` gives in a notebook; a bad photo gets its own line."
     m, d, _ = model
-    imgs = [str(sorted((BIRDS/l).iterdir())[-1]) for l in ('bird', 'forest')]
+    imgs = [str(sorted((birds/l).iterdir())[-1]) for l in ('bird', 'forest')]
     (tmp_path/'page.jpg').write_text('<!DOCTYPE html><html>403</html>')
     r = fb('predict', str(m), imgs[0], str(tmp_path/'page.jpg'), imgs[1], '--json')
     assert r.returncode==0, r.stderr
@@ -113,32 +115,62 @@ def test_predict_reproduces_library_predictions(model, tmp_path):
         assert o['label']==p.label and set(o['probs'])=={'bird', 'forest'}
         for k in p.probs: assert abs(o['probs'][k]-p.probs[k]) < 1e-6
 
-def test_predict_readable_lines(model):
+def test_predict_readable_lines(model, birds):
     m, d, _ = model
-    img = str(sorted((BIRDS/'bird').iterdir())[-1])
+    img = str(sorted((birds/'bird').iterdir())[-1])
     r = fb('predict', str(m), img)
     label, rest = r.stdout.strip().split(': ', 1)[1].split(' ', 1)
     assert r.returncode==0 and label in ('bird', 'forest') and 'bird 0.' in rest and 'forest 0.' in rest
 
+HEAVY = ('torch', 'torchvision', 'timm', 'fastai', 'sklearn', 'ipywidgets')
+
+def predict_in_fresh_process(*args):
+    "Run `fastbird predict *args --json` in a fresh Python that imports fastbird.model and fastbird.cli first: (answers, heavy modules loaded, stderr)."
+    code = ("import json, sys\nimport fastbird.model, fastbird.cli\n"
+            f"rc = fastbird.cli.main(['predict', *{list(map(str, args))!r}, '--json'])\n"
+            f"print(json.dumps({{'rc': rc, 'loaded': sorted(m for m in {HEAVY!r} if m in sys.modules)}}))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert r.returncode==0, r.stderr
+    *answers, last = [json.loads(l) for l in r.stdout.splitlines()]
+    assert last['rc']==0, r.stderr
+    return answers, last['loaded'], r.stderr
+
+def test_predict_needs_no_torch_and_falls_back_to_it(model, tmp_path, birds):
+    "A saved model answers through ONNX Runtime, importing none of torch, timm, fastai, scikit-learn or ipywidgets; without its graph, through torch: the same answers, and a note that says why it is slower."
+    m, d, _ = model
+    imgs = [sorted((birds/l).iterdir())[-2] for l in ('bird', 'forest')]
+    onnx, loaded, err = predict_in_fresh_process(m, *imgs)
+    assert loaded==[], f'predicting through ONNX Runtime imported {loaded}'
+    assert 'torch' not in err and [o['image'] for o in onnx]==list(map(str, imgs))
+    no_graph = Path(shutil.copytree(m, tmp_path/'no-graph')); (no_graph/'model.onnx').unlink()
+    through_torch, loaded, err = predict_in_fresh_process(no_graph, *imgs)
+    assert 'torch' in loaded, 'without model.onnx it predicts through torch'
+    assert 'has no model.onnx graph, so it predicts through torch, which takes seconds to start' in err, err
+    assert err.count('no model.onnx') == 1, 'one note'
+    for a, b in zip(onnx, through_torch):
+        assert a['label']==b['label'] and a['probs'].keys()==b['probs'].keys()
+        assert all(abs(a['probs'][k]-b['probs'][k]) < 1e-4 for k in a['probs']), (a, b)
+    assert sorted(p.name for p in no_graph.iterdir())==['familiar.safetensors', 'model.json', 'model.safetensors'], 'predicting writes nothing'
+
 def test_predict_nothing_readable_or_no_model(model, tmp_path):
     m, d, _ = model
     r = fb('predict', str(m), str(tmp_path/'missing.jpg'))
-    assert r.returncode==1 and 'No image file' in r.stdout
+    assert r.returncode==1 and 'missing.jpg as an image: no such file' in r.stdout
     r = fb('predict', str(tmp_path), str(tmp_path/'missing.jpg'))
     assert r.returncode==1 and 'not a fastbird model folder' in r.stderr and 'Traceback' not in r.stderr
 
 @pytest.mark.parametrize('case', ['one label', 'empty', 'missing'])
-def test_train_bad_data_is_one_clear_line(tmp_path, case):
+def test_train_bad_data_is_one_clear_line(tmp_path, case, birds):
     d = tmp_path/'data'
-    if case=='one label': small_copy(d, n=3, labels=('bird',))
+    if case=='one label': small_copy(birds, d, n=3, labels=('bird',))
     if case=='empty': d.mkdir()
     r = fb('train', str(d), '--out', str(tmp_path/'m'), '--arch', ARCH)
     assert r.returncode==1 and r.stderr.startswith('fastbird train: ') and 'Traceback' not in r.stderr
     assert {'one label': 'Only one label', 'empty': 'is empty', 'missing': 'No folder'}[case] in r.stderr
     assert not (tmp_path/'m').exists()
 
-def test_demo_with_data(tmp_path):
-    d = small_copy(tmp_path/'data', n=6)
+def test_demo_with_data(tmp_path, birds):
+    d = small_copy(birds, tmp_path/'data', n=6)
     r = fb('demo', '--data', str(d), '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1')
     assert r.returncode==0, r.stderr
     answers = [l for l in r.stdout.splitlines() if 'This is a: ' in l]
@@ -146,13 +178,15 @@ def test_demo_with_data(tmp_path):
     assert len(answers)==len(held_out_labels)>0 and all("Probability it's a bird: " in l for l in answers)
     assert (tmp_path/'demo'/'model'/'model.safetensors').exists() and 'fastbird predict' in r.stdout
 
-def test_demo_offline_stops_quickly_naming_data(tmp_path, monkeypatch, capsys):
-    "No network: every connection fails as it does without a route; the demo says to use --data, within seconds."
-    def no_network(*a, **k): raise OSError(-3, 'Temporary failure in name resolution')
+def test_demo_offline_stops_at_once_naming_data(tmp_path, monkeypatch, capsys):
+    "No network: every connection fails as it does without a route; the demo tries once, searches nothing and says to use --data."
+    tried = []
+    def no_network(*a, **k): tried.append(a[0] if a else k.get('address')); raise OSError(-3, 'Temporary failure in name resolution')
     monkeypatch.setattr(socket, 'create_connection', no_network)
-    t = time.monotonic()
+    def no_search(*a, **k): raise AssertionError('the demo searched offline')
+    monkeypatch.setattr(ddgs, 'DDGS', no_search)
     assert cli.main(['demo', '--dir', str(tmp_path/'demo')])==1
-    assert time.monotonic()-t < 5
+    assert tried==[('duckduckgo.com', 443)], 'one connection tried: no retries, no waiting'
     err = capsys.readouterr().err
     assert '--data DIR' in err and "can't be reached" in err
     assert not (tmp_path/'demo').exists()
@@ -160,8 +194,8 @@ def test_demo_offline_stops_quickly_naming_data(tmp_path, monkeypatch, capsys):
 REAL_DDGS = ddgs.DDGS
 
 class PhotoSearch:
-    "A stand-in for `ddgs.DDGS` (same `images` signature) whose results are shared photos served from loopback."
-    def __init__(self, base, per=4): self.base, self.per, self.queries = base, per, []
+    "A stand-in for `ddgs.DDGS` (same `images` signature) whose results are the photos of `root`, served from loopback under `base`/files/."
+    def __init__(self, base, root, per=4): self.base, self.root, self.per, self.queries = base, root, per, []
     def __call__(self): return self
     def images(self, query, **kwargs):
         inspect.signature(REAL_DDGS.images).bind(None, query, **kwargs)  # the public method's signature
@@ -170,22 +204,19 @@ class PhotoSearch:
         if kwargs['page']>1: raise DDGSException('No results found.')
         label, kind = query.split(' ', 1)
         start = ['photo', 'sun photo', 'shade photo'].index(kind)*self.per
-        files = sorted((BIRDS/label).iterdir())[start:start+self.per]
-        return [dict(image=f'{self.base}/{label}/{f.name}', title=f.name, url=self.base, source='loopback',
+        files = sorted((self.root/label).iterdir())[start:start+self.per]
+        return [dict(image=f'{self.base}/files/{label}/{f.name}', title=f.name, url=self.base, source='loopback',
                      width=400, height=300, thumbnail='') for f in files]
 
-def test_demo_fetches_trains_and_predicts(tmp_path, monkeypatch, capsys):
+def test_demo_fetches_trains_and_predicts(tmp_path, monkeypatch, capsys, birds):
     "The whole lesson without --data: search (stand-in), download (real HTTP on loopback), train, predict."
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(BIRDS)))
-    srv.RequestHandlerClass.log_message = lambda *a: None
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        search = PhotoSearch(f'http://127.0.0.1:{srv.server_port}')
+    with Server(root=birds) as srv:
+        search = PhotoSearch(srv.base, birds)
         monkeypatch.setattr(ddgs, 'DDGS', search)
         monkeypatch.setenv('FASTBIRD_CACHE', str(tmp_path/'cache'))
         monkeypatch.setattr('fastbird.fetch.web_reachable', lambda *a, **k: True)  # the only step that needs the real web
         assert cli.main(['demo', '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1'])==0
-    finally: srv.shutdown(); srv.server_close()
+        assert sum(n for p, n in srv.hits.items() if p.startswith('/files/'))==24
     out = capsys.readouterr().out
     assert sorted(set(search.queries))==sorted(f'{l} {k}' for l in ('bird', 'forest') for k in ('photo', 'sun photo', 'shade photo'))
     for l in ('bird', 'forest'): assert len(list((tmp_path/'demo'/'data'/l).glob('*.jpg')))==12

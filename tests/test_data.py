@@ -1,11 +1,12 @@
-"Edge cases of the folder check (`fastbird.data.check_image_folder`) that would clutter the DataBlock notebook."
+"Edge cases of the folder check (`fastbird.data.check_image_folder`) and the lesson's split (`split_files`) that would clutter the DataBlock notebook."
 import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from fastbird.data import DataError, check_image_folder, decode_error
+from fastbird.data import DataError, check_image_folder, split_files
+from fastbird.images import image_problem
 from fastbird.loaders import lesson_dataloaders
 
 def photos(root, counts, size=(40, 30), fmt='JPEG', mode='RGB'):
@@ -59,21 +60,30 @@ def test_many_broken_files_are_summarised(tmp_path):
     assert msg.startswith('13 of 17 files') and '... and 3 more' in msg
     assert msg.count('a web page') == 10
 
-def test_decode_error_reasons(tmp_path):
+def test_image_problem_reasons(tmp_path):
+    "The reason a file is not a readable image, as the folder check's message gives it."
     (tmp_path/'empty.jpg').touch()
     (tmp_path/'page.jpg').write_text('\n  <html><body>Forbidden</body></html>')
     (tmp_path/'noise.jpg').write_bytes(os.urandom(2000))
     Image.new('RGB', (10, 10)).save(tmp_path/'ok.jpg')
-    assert decode_error(tmp_path/'empty.jpg') == 'empty file'
-    assert decode_error(tmp_path/'page.jpg').startswith('a web page')
-    assert decode_error(tmp_path/'noise.jpg') == 'not an image format PIL can read'
-    assert decode_error(tmp_path/'ok.jpg') is None
+    (tmp_path/'cut.jpg').write_bytes((tmp_path/'ok.jpg').read_bytes()[:100])
+    assert image_problem(tmp_path/'empty.jpg') == 'empty file'
+    assert image_problem(tmp_path/'page.jpg') == 'not an image (HTML: a web page saved under an image name)'
+    assert image_problem(tmp_path/'noise.jpg') == 'not an image (unknown data)'
+    assert image_problem(tmp_path/'cut.jpg').startswith('corrupt image (')
+    assert image_problem(tmp_path/'ok.jpg') is None
+    d = tmp_path/'data'
+    photos(d, {'a': 2, 'b': 2})
+    for f in ('empty.jpg', 'page.jpg', 'cut.jpg'): (tmp_path/f).rename(d/'a'/f)
+    with pytest.raises(DataError) as e: check_image_folder(d)
+    assert '  a/page.jpg: not an image (HTML: a web page saved under an image name)\n' in str(e.value)
+    assert '  a/empty.jpg: empty file\n' in str(e.value) and '  a/cut.jpg: corrupt image (' in str(e.value)
 
 def test_unreadable_file_is_named(tmp_path):
     "A file that can't be opened at all (here a link to a photo that was moved away) is named with the reason."
     photos(tmp_path, {'a': 2, 'b': 2})
     (tmp_path/'a'/'gone.jpg').symlink_to(tmp_path/'elsewhere.jpg')
-    with pytest.raises(DataError, match=r'a/gone\.jpg: .*No such file'): check_image_folder(tmp_path)
+    with pytest.raises(DataError, match=r'a/gone\.jpg: no such file'): check_image_folder(tmp_path)
 
 def test_min_per_label_boundary(tmp_path):
     photos(tmp_path, {'a': 3, 'b': 2})
@@ -96,3 +106,17 @@ def test_dataloaders_small_folder(tmp_path):
     with pytest.warns(UserWarning, match='using bs=10'): dls = lesson_dataloaders(tmp_path, bs=32)
     xb, yb = dls.one_batch()
     assert tuple(xb.shape) == (10, 3, 192, 192) and len(dls.valid_ds) == 2
+
+def test_split_files_is_the_lessons_split(birds):
+    "The lesson's split: `RandomSplitter(0.2, seed=42)` over `get_image_files`, from a folder or a list; another seed, another split."
+    from fastai.vision.all import RandomSplitter, get_image_files
+    files = get_image_files(birds)
+    trn, val = split_files(birds)
+    want_trn, want_val = RandomSplitter(0.2, seed=42)(files)
+    assert (trn, val) == ([files[i] for i in want_trn], [files[i] for i in want_val]) == split_files(birds, 0.2, seed=42)
+    assert split_files(list(files), seed=42) == (trn, val) == split_files(str(birds))
+    one = split_files(birds, seed=1)
+    assert one != (trn, val) and one[1] != val, 'the seed is used'
+    assert one[1] == [files[i] for i in RandomSplitter(0.2, seed=1)(files)[1]]
+    assert sorted(one[0]+one[1]) == sorted(files) and len(one[1]) == len(val)
+    assert len(split_files(birds, valid_pct=0.5)[1]) == len(files)//2

@@ -10,8 +10,8 @@ import ddgs
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 import fastbird.fetch
 from fastbird.fetch import (search_images, SearchError, download_images, fetch_bytes, Rejected, TryLater, read_manifest,
-                            summarise, fetch_dataset, check_folder, lesson_data, to_rgb, need_web, NoInternet, NO_INTERNET,
-                            COMPLETE, cache_dir)
+                            summarise, fetch_dataset, need_web, NoInternet, NO_INTERNET, COMPLETE, cache_dir, write_atomic)
+from fastbird.data import lesson_data, quarantine_unreadable
 from fetch_server import KEPT, BROKEN, CAP, JPEG, bomb_png
 
 TIMEOUT = 2.  # per-URL budget in these tests
@@ -21,9 +21,9 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv('FASTBIRD_CACHE', str(tmp_path/'cache'))
 
 REJECTED = {  # URL (relative to the server, or absolute) -> (status, how the reason starts): 'rejected' is final, 'retry' passing
-    '/missing.jpg': ('rejected', 'HTTP 404'), '/gone.jpg': ('rejected', 'HTTP 410'), '/page.jpg': ('rejected', 'not an image (HTML)'),
+    '/missing.jpg': ('rejected', 'HTTP 404'), '/gone.jpg': ('rejected', 'HTTP 410'), '/page.jpg': ('rejected', 'not an image (HTML: a web page'),
     '/empty.jpg': ('rejected', 'empty response'), '/truncated.jpg': ('rejected', 'corrupt image'),
-    '/drawing.svg': ('rejected', 'not an image (SVG)'), '/noise.jpg': ('rejected', 'not an image'),
+    '/drawing.svg': ('rejected', 'not an image (SVG, '), '/noise.jpg': ('rejected', 'not an image'),
     '/huge.jpg': ('rejected', 'too large'), '/huge-nolength.jpg': ('rejected', 'too large'),
     '/bomb.png': ('rejected', 'decompression bomb'), '/bomb100m.png': ('rejected', 'decompression bomb'),
     '/loop': ('rejected', 'HTTP 30'), 'file:///etc/passwd': ('rejected', 'not an http(s) URL'),
@@ -79,7 +79,8 @@ def test_only_kept_files_left(mixed):
     assert {p.name for p in dest.iterdir()}==kept|{'manifest.jsonl'}  # no partial or rejected file
 
 def test_within_budget(mixed):
-    assert mixed[2] < 5*TIMEOUT  # hanging (30 s) and trickling servers are cut off at their deadline, on both tries
+    "A deadline, with a wide margin: the hanging and trickling servers take 30 s; each URL's two tries get 2 s each."
+    assert mixed[2] < 20
 
 def test_conversions(mixed, server):
     dest, recs = mixed[:2]
@@ -112,8 +113,8 @@ def test_search_results_accepted(server, tmp_path):
 def test_fetch_bytes_caps_and_deadline(server):
     assert fetch_bytes(server.base+'/photo.jpg')==JPEG
     t = time.monotonic()
-    with pytest.raises(TryLater, match='too slow'): fetch_bytes(server.base+'/trickle.jpg', timeout=1.)
-    assert time.monotonic()-t < 2
+    with pytest.raises(TryLater, match='too slow') as e: fetch_bytes(server.base+'/trickle.jpg', timeout=1.)
+    assert e.value.stalled and time.monotonic()-t < 10  # a deadline, with a wide margin: the trickle takes 30 s
     with pytest.raises(Rejected, match='too large'): fetch_bytes(server.base+'/huge-nolength.jpg', max_bytes=CAP)
 
 def test_kill_9_leaves_no_partial_image(tmp_path):
@@ -140,6 +141,42 @@ def test_kill_9_leaves_no_partial_image(tmp_path):
         assert sorted(f.name for f in dest.glob('*.jpg'))==sorted(r['file'] for r in recs.values())
         assert not list(dest.glob('.*.part'))
     finally: srv.kill(); srv.wait()
+
+def test_stale_part_files_are_removed(server, tmp_path):
+    "A run starts by removing the `.NAME.part` files a killed run left (write_atomic's temporary files), and nothing else."
+    dest = tmp_path/'imgs'; dest.mkdir()
+    stale = [dest/'.0123456789abcdef.jpg.1a2b3c4d.part', dest/'.manifest.jsonl.deadbeef.part']
+    for f in stale: f.write_bytes(JPEG[:1000])
+    (dest/'notes.part').write_text('not ours: not hidden'); (dest/'mine.jpg').write_bytes(JPEG)
+    recs = download_images(dest, [server.base+'/photo.jpg'], progress=False)
+    assert recs[0]['status']=='kept' and not [f for f in stale if f.exists()]
+    assert sorted(p.name for p in dest.iterdir())==sorted([recs[0]['file'], 'manifest.jsonl', 'notes.part', 'mine.jpg'])
+    stale[0].write_bytes(b'cut short')
+    download_images(dest, [], progress=False)  # nothing to download: still tidied
+    assert not stale[0].exists()
+
+@pytest.mark.parametrize('fail', ['write', 'fsync'])
+def test_write_atomic_never_leaves_a_partial_file(tmp_path, monkeypatch, fail):
+    "A write that fails midway (a full disk, a kill) leaves the old file whole, or no file: never a partial one under the name."
+    old, new = tmp_path/'old.json', tmp_path/'new.json'
+    write_atomic(old, b'{"version": 1}')
+    assert old.read_bytes()==b'{"version": 1}' and not list(tmp_path.glob('.*.part'))
+    import builtins, io as _io
+    real_open = builtins.open
+    class Half(_io.FileIO):
+        "A file that writes half of what it is given, then fails as a full disk does."
+        def write(self, b): super().write(bytes(b)[:len(b)//2]); raise OSError(28, 'No space left on device')
+    def opener(f, mode='r', *a, **k):
+        return Half(f, mode.replace('b', '')) if fail=='write' and 'w' in mode else real_open(f, mode, *a, **k)
+    def no_fsync(fd): raise OSError(5, 'Input/output error')
+    monkeypatch.setattr(builtins, 'open', opener)
+    if fail=='fsync': monkeypatch.setattr(fastbird.fetch.os, 'fsync', no_fsync)
+    for f in (old, new):
+        with pytest.raises(OSError): write_atomic(f, b'{"version": 2, "results": ["a", "b", "c"]}')
+    monkeypatch.undo()
+    assert old.read_bytes()==b'{"version": 1}' and not new.exists()
+    write_atomic(new, b'{"version": 2}')
+    assert new.read_bytes()==b'{"version": 2}'
 
 # Search: a stand-in for ddgs.DDGS with the same `images` signature, raising ddgs's own exceptions
 
@@ -238,25 +275,25 @@ def test_lesson_data_uses_local_copy(tmp_path, monkeypatch):
     (tmp_path/'birds'/'forest'/'a.jpg').unlink()  # a label without photos: not complete, and offline it says what to do
     with pytest.raises(NoInternet): lesson_data('birds')
 
-def test_check_folder(tmp_path):
+def test_quarantine_unreadable(tmp_path):
     (tmp_path/'bird').mkdir()
     (tmp_path/'bird'/'good.jpg').write_bytes(JPEG)
     (tmp_path/'bird'/'cut.jpg').write_bytes(BROKEN['/truncated.jpg'][1])
     (tmp_path/'bird'/'page.jpg').write_bytes(BROKEN['/page.jpg'][1])
     (tmp_path/'bird'/'empty.png').write_bytes(b'')
     (tmp_path/'notes.txt').write_text('not an image, left alone')
-    bad = dict(check_folder(tmp_path))
+    bad = dict(quarantine_unreadable(tmp_path))
     assert set(bad)=={'bird/cut.jpg', 'bird/page.jpg', 'bird/empty.png'}
     assert bad['bird/page.jpg'].startswith('not an image')
     assert sorted(p.name for p in (tmp_path/'bird').iterdir())==['good.jpg']
     assert (tmp_path/'.quarantine'/'bird'/'cut.jpg').read_bytes()==BROKEN['/truncated.jpg'][1]  # moved, not deleted
-    assert check_folder(tmp_path)==[]
+    assert quarantine_unreadable(tmp_path)==[]
 
 def test_slow_redirects_share_one_budget(server):
     "Each hop of a redirect chain gets what is left of the budget, not a fresh timeout."
     t = time.monotonic()
-    with pytest.raises(Rejected, match='too slow'): fetch_bytes(server.base+'/slowloop', timeout=1.)
-    assert time.monotonic()-t < 1.6
+    with pytest.raises(TryLater, match='too slow'): fetch_bytes(server.base+'/slowloop', timeout=1.)  # not 'redirect loop'
+    assert time.monotonic()-t < 3.5  # a deadline, with a wide margin: urllib's 10 hops of 0.4 s each take 4 s or more
 
 # Issue 12: downloads and caches that recover
 
@@ -304,16 +341,11 @@ def test_parallel_bombs_and_good_images(server, tmp_path, flt):
     assert all(recs[u]['status']=='rejected' and recs[u]['reason'].startswith('decompression bomb') for u in bombs)
     assert all(recs[u]['status']=='kept' for u in good)
 
-def test_to_rgb_pixel_limit_is_an_argument():
-    assert to_rgb(JPEG).size==(400, 300)
-    with pytest.raises(Rejected, match='decompression bomb'): to_rgb(JPEG, max_pixels=640*480-1)
-    with pytest.raises(Rejected, match='decompression bomb'): to_rgb(bomb_png(10000, 10000))  # ~100 million pixels
-
 def test_programming_errors_propagate(server, tmp_path, monkeypatch):
     "Per-URL failures are reasons; a bug or running out of memory is not: it comes out as the exception it is."
     for exc in (TypeError('a bug'), MemoryError(), NameError('x')):
         def broken(*a, **k): raise exc
-        monkeypatch.setattr(fastbird.fetch, 'to_rgb', broken)
+        monkeypatch.setattr(fastbird.fetch, 'load_image', broken)
         with pytest.raises(type(exc)): download_images(tmp_path, [server.base+'/photo.jpg'], progress=False)
         assert not read_manifest(tmp_path)
     monkeypatch.undo()
@@ -363,7 +395,7 @@ def test_first_web_cell_offline_stops_with_the_line(tmp_path):
     "The notebook's first web cell, run offline by a real kernel: the one-line message as the error, no traceback."
     import nbformat
     from nbclient import NotebookClient
-    nb = nbformat.read(Path(__file__).parents[1]/'nbs'/'01_fetch.ipynb', as_version=4)
+    nb = nbformat.read(Path(__file__).parents[1]/'nbs'/'01a_fetch.ipynb', as_version=4)
     cell, = [c for c in nb.cells if 'raises-exception' in c.metadata.get('tags', [])]
     assert not cell.source.startswith('#| network') and 'need_web()' in cell.source
     offline = nbformat.v4.new_code_cell("import fastbird.fetch\nfastbird.fetch.web_reachable = lambda *a, **k: False\n"
@@ -441,7 +473,7 @@ def test_quarantine_is_hidden_from_training(tmp_path):
     with pytest.raises(Exception, match='not readable'): check_image_folder(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-        assert {f for f, _ in check_folder(tmp_path)}=={'bird/cut.jpg', 'forest/bomb.png'}
+        assert {f for f, _ in quarantine_unreadable(tmp_path)}=={'bird/cut.jpg', 'forest/bomb.png'}
     assert (tmp_path/'.quarantine'/'forest'/'bomb.png').exists()
     assert len(get_image_files(tmp_path))==6 and not [f for f in get_image_files(tmp_path) if '.quarantine' in f.parts]
     assert {l: len(fs) for l, fs in check_image_folder(tmp_path).items()}=={'bird': 3, 'forest': 3}

@@ -1,6 +1,8 @@
-"""The real install path, as a learner meets it: a wheel built from the checkout, installed by pip into a fresh virtual
-environment without the dev tools (no nbdev, no pytest, no JupyterLab), then used from a folder outside the checkout:
-`fastbird train`, `fastbird predict --json`, and a lesson notebook run by that environment's own Jupyter kernel.
+"""The real install path, as a learner meets it: a wheel built from the checkout, installed by pip with the `lesson`
+extra into a fresh virtual environment without the dev tools (no nbdev, no pytest, no JupyterLab), then used from a
+folder outside the checkout: `fastbird train`, `fastbird predict --json`, and a lesson notebook run by that
+environment's own Jupyter kernel. Then the core install alone (the wheel without extras, and no torch): `fastbird
+predict` on the model trained above, through ONNX Runtime, with the same answer.
 
 torch and torchvision are pinned as the Makefile pins them (read from it) and come from `$TORCH_INDEX` when it is set,
 as in the Makefile. Unpacking torch with its CUDA libraries (6 GB) takes pip a minute or two, so pip installs those two
@@ -18,7 +20,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 from elsewhere import other_photos, run_elsewhere  # noqa: E402
-from fastbird.fetch import lesson_data  # noqa: E402
+from fastbird.data import lesson_data  # noqa: E402
 
 NAME = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['name']
 TORCH = re.search(r'^TORCH\s*:?=\s*(.+)$', (ROOT/'Makefile').read_text(), re.M).group(1).split()
@@ -56,23 +58,27 @@ def torch_layer() -> Path:
             tmp.rename(dest)
     return dest
 
+def new_venv(path:Path) -> Path:
+    "A new virtual environment at `path`, without pip (this pip installs into it); its Python."
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(path)], check=True)
+    return path/'bin'/'python'
+
 def fresh_venv(top:Path) -> dict:
-    "A fresh venv with the wheel built from the checkout and ipykernel, and a kernelspec for it in its own JUPYTER_PATH."
+    "A fresh venv with the wheel built from the checkout (its `lesson` extra) and ipykernel, and a kernelspec for it in its own JUPYTER_PATH."
     src = top/'src'  # what the wheel is built from, copied so that building writes nothing into the checkout
     shutil.copytree(ROOT/NAME, src/NAME, ignore=shutil.ignore_patterns('__pycache__'))
     for f in ('pyproject.toml', 'README.md', 'LICENSE'): shutil.copy(ROOT/f, src/f)
     pip('wheel', '-q', '--no-deps', '--no-build-isolation', '-w', str(top/'dist'), str(src))
     wheel, = (top/'dist').glob(f'{NAME}-*.whl')
     venv = top/'venv'
-    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)  # this pip installs into it
-    py = venv/'bin'/'python'
+    py = new_venv(venv)
     purelib = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib)/'fastbird_test_torch.pth').write_text(str(torch_layer()) + '\n')
-    pip('install', '-q', '--no-compile', str(wheel), 'ipykernel', py=py)
+    pip('install', '-q', '--no-compile', f'{wheel}[lesson]', 'ipykernel', py=py)
     subprocess.run([str(py), '-m', 'ipykernel', 'install', '--prefix', str(top/'jupyter'), '--name', KERNEL],
                    check=True, capture_output=True, env=ENV)
-    return dict(top=top, py=py, bin=venv/'bin', jupyter=top/'jupyter'/'share'/'jupyter')
+    return dict(top=top, py=py, bin=venv/'bin', jupyter=top/'jupyter'/'share'/'jupyter', wheel=wheel)
 
 def check_no_dev_tools(fresh):
     installed = {d['name'].lower() for d in json.loads(pip('list', '--format', 'json', py=fresh['py']))}
@@ -97,6 +103,21 @@ def check_train_and_predict(fresh, work:Path):
     res = json.loads(r.stdout.strip().splitlines()[-1])
     assert res['label'] in labels and set(res['probs']) == set(labels), res
     assert abs(sum(res['probs'].values()) - 1) < 1e-4, res
+    assert (work/'model'/'model.onnx').is_file()
+    return work/'model', photo, res
+
+def check_core_predicts(fresh, work:Path, model:Path, photo:Path, want:dict):
+    "The wheel without extras, in a venv with no torch: `fastbird predict` answers through ONNX Runtime as the lesson's install did."
+    py = new_venv(fresh['top']/'core')
+    pip('install', '-q', '--no-compile', str(fresh['wheel']), py=py)
+    installed = {d['name'].lower() for d in json.loads(pip('list', '--format', 'json', py=py))}
+    assert {NAME, 'onnxruntime', 'numpy', 'pillow', 'safetensors'} <= installed, installed
+    assert not installed & {'torch', 'torchvision', 'fastai', 'timm', 'scikit-learn', 'ipywidgets'}, installed
+    r = subprocess.run([str(py.parent/'fastbird'), 'predict', str(model), str(photo), '--json'],
+                       cwd=work, capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res['label'] == want['label'] and all(abs(res['probs'][k] - want['probs'][k]) < 1e-5 for k in want['probs']), (res, want)
 
 def check_notebook(fresh, work:Path, monkeypatch):
     "A probe and then notebook 02, each run by the fresh venv's kernel from a folder outside the checkout."
@@ -118,7 +139,8 @@ def test_wheel_in_fresh_venv(tmp_path, monkeypatch):
     fresh = fresh_venv(tmp_path)
     t1 = time.monotonic()
     check_no_dev_tools(fresh)
-    check_train_and_predict(fresh, tmp_path/'cli')
+    model, photo, answer = check_train_and_predict(fresh, tmp_path/'cli')
+    check_core_predicts(fresh, tmp_path/'cli', model, photo, answer)
     t2 = time.monotonic()
     check_notebook(fresh, tmp_path/'nb', monkeypatch)
     print(f'install {t1-t0:.0f}s, train and predict {t2-t1:.0f}s, {NOTEBOOK} {time.monotonic()-t2:.0f}s')

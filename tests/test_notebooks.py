@@ -10,12 +10,13 @@ import nbformat, pytest
 from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 from fastai.vision.all import get_image_files
-from fastbird.fetch import lesson_data
+from fastbird.data import lesson_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
 from elsewhere import NBS, SUBSETS, errors, lesson_notebooks, other_photos, run_elsewhere
 
 WIDGET = 'application/vnd.jupyter.widget-view+json'
+WIDGETS_NB = '04d_clean.ipynb'  # the notebook that shows the Cleaner and the "is it a bird?" upload widget
 
 @pytest.fixture(scope='session')
 def photos(tmp_path_factory):
@@ -31,10 +32,16 @@ def test_the_photos_are_not_the_course_copy(photos):
 def test_a_course_count_fails_elsewhere(photos, tmp_path):
     "The run can fail: a notebook that asserts the course copy's count stops with an error on other photos."
     course = len(get_image_files(lesson_data('birds')))
-    nb = new_notebook(cells=[new_code_cell("from fastbird.fetch import lesson_data\nfrom fastai.vision.all import get_image_files"),
+    nb = new_notebook(cells=[new_code_cell("from fastbird.data import lesson_data\nfrom fastai.vision.all import get_image_files"),
                              new_code_cell(f"assert len(get_image_files(lesson_data('birds'))) == {course}")])
     nbformat.write(nb, tmp_path/'counts.ipynb')
     with pytest.raises(CellExecutionError, match='AssertionError'): run_elsewhere(tmp_path/'counts.ipynb', photos, tmp_path/'work')
+
+def test_the_widget_notebook_is_a_lesson_notebook():
+    "Renaming it must not switch off its widget checks below."
+    assert WIDGETS_NB in lesson_notebooks()
+    nb = nbformat.read(NBS/WIDGETS_NB, as_version=4)
+    assert any('bird_uploader(' in c.source and '#| export' not in c.source for c in nb.cells if c.cell_type == 'code')
 
 @pytest.mark.parametrize('name', lesson_notebooks())
 def test_notebook_runs_where_learners_are(name, photos, tmp_path):
@@ -43,7 +50,7 @@ def test_notebook_runs_where_learners_are(name, photos, tmp_path):
     for i, o in errors(nb):  # only the first web cell may stop (offline), with one line that says what to do
         assert 'raises-exception' in nb.cells[i].metadata.get('tags', []), (i, o.ename, o.evalue)
         assert '\n' not in o.evalue.strip() and 'FASTBIRD_DATA' in o.evalue, o.evalue
-    if name == '04b_learner.ipynb':
+    if name == WIDGETS_NB:
         shown = [o['data'][WIDGET]['model_id'] for c in nb.cells for o in c.get('outputs', []) if WIDGET in o.get('data', {})]
         state = nb.metadata.widgets['application/vnd.jupyter.widget-state+json']['state']
         assert shown and all(m in state for m in shown), 'every widget shown has its state saved, as JupyterLab would render it'
@@ -53,7 +60,8 @@ def test_notebook_runs_where_learners_are(name, photos, tmp_path):
 def test_first_code_cell_installs_fastbird(name):
     "Opened outside the repository, a notebook's first code cell installs fastbird from PyPI if it isn't importable, in plain sight."
     first = next(c for c in nbformat.read(NBS/name, as_version=4).cells if c.cell_type == 'code')
-    assert "find_spec('fastbird') is None" in first.source and "'pip', 'install', '-q', 'fastbird'" in first.source
+    assert "find_spec('fastbird') is None" in first.source
+    assert re.search(r"'pip', 'install', '-q', 'fastbird(\[[\w,-]+\])?'", first.source), first.source  # extras allowed: fastbird[lesson]
     assert '#| hide' not in first.source
 
 @pytest.mark.parametrize('name', lesson_notebooks())

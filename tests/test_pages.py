@@ -35,7 +35,7 @@ def test_flags_links_to_missing_pages():
     nb = new_notebook(cells=[
         new_markdown_cell('See [the CLI](cli.html#fastbird-train), [why](./why.html), [home](index.html), '
                           f'[the docs]({cp.DOC_URL}), [fastai](https://docs.fast.ai/tutorial.vision.html) and '
-                          '[a notebook](04b_learner.ipynb).'),
+                          '[a notebook](04c_learner.ipynb).'),
         new_markdown_cell('The stub: [main](06a_main.html).'),
         new_code_cell('x', outputs=[new_output('display_data', data={'text/html': f'<a href="{cp.DOC_URL}gone.html#a">x</a>'})])])
     assert cp.link_problems(nb, pages) == ['link to a page the site does not have: 06a_main.html',

@@ -54,6 +54,7 @@ def install_cell(nb):
     "The first code cell that runs pip, or None."
     return next((c for c in nb.cells if c.cell_type == 'code' and re.search(r'\bpip\b', c.source)), None)
 
+EXTRAS = r'(?:\[[\w,-]+\])?'  # the package with or without extras, e.g. fastbird[lesson]: still from PyPI
 HIDDEN = re.compile(r'^#\|\s*(hide\b|include:\s*false|echo:\s*false)', re.M)  # what keeps a cell off the docs page
 
 @pytest.mark.parametrize('name', lesson_notebooks())
@@ -61,14 +62,14 @@ def test_install_cell(name):
     nb = nbformat.read(ROOT/'nbs'/name, as_version=4)
     cell = install_cell(nb)
     assert cell is not None, f'{name} has no install cell'
-    assert re.search(rf"""['"]pip['"],\s*['"]install['"],\s*['"]-q['"],\s*['"]{re.escape(NAME)}['"]""", cell.source), \
+    assert re.search(rf"""['"]pip['"],\s*['"]install['"],\s*['"]-q['"],\s*['"]{re.escape(NAME)}{EXTRAS}['"]""", cell.source), \
         f"{name}'s install cell does not `pip install -q {NAME}` from PyPI:\n{cell.source}"
     assert 'git+' not in cell.source, f"{name} installs from git, not from PyPI"
     assert not HIDDEN.search(cell.source), f"{name}'s install cell is hidden from the docs page:\n{cell.source}"
 
 def test_readme_installs_from_pypi():
     text = (ROOT/'README.md').read_text()
-    assert re.search(rf'^\s*pip install {re.escape(NAME)}\s*$', text, re.M), f'README.md never says `pip install {NAME}`'
+    assert re.search(rf'^\s*pip install (["\']?){re.escape(NAME)}{EXTRAS}\1\s*$', text, re.M), f'README.md never says `pip install {NAME}`'
     assert 'pip install git+' not in text
 
 def test_release_publishes_this_package():

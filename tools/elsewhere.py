@@ -29,7 +29,7 @@ def lesson_notebooks() -> list:
 def other_photos(dest:Path) -> Path:
     "Make `dest/birds/{bird,forest}` and `dest/pets/{cat,dog}` from other subsets of the course photos; returns `dest`."
     from fastai.vision.all import get_image_files
-    from fastbird.fetch import lesson_data
+    from fastbird.data import lesson_data
     for name, labels in SUBSETS.items():
         src = lesson_data(name)
         for label, part in labels.items():

@@ -6,7 +6,7 @@ empty temporary folder, so files it writes (model folders) stay out of the check
 flagged slow, network or notest are not run and keep the outputs they had. A cell tagged `raises-exception` (the first
 web cell) depends on the machine's connection: it is saved without outputs.
 
-Usage: python tools/save_outputs.py nbs/04b_learner.ipynb [more notebooks]; then run nbdev-clean.
+Usage: python tools/save_outputs.py nbs/04c_learner.ipynb [more notebooks]; then run nbdev-clean.
 """
 import sys, tempfile
 from pathlib import Path
@@ -18,7 +18,7 @@ from elsewhere import NBS, errors, run_elsewhere
 
 def save_outputs(name:str):
     "Execute nbs/`name` on the course photos (`data_root()`) and write its outputs back into it."
-    from fastbird.fetch import data_root
+    from fastbird.data import data_root
     with tempfile.TemporaryDirectory(prefix='fastbird-save-') as tmp:
         ran = run_elsewhere(name, data_root(), Path(tmp))
     may_stop = lambda c: 'raises-exception' in c.metadata.get('tags', [])

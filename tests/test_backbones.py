@@ -1,15 +1,13 @@
-"""fastbird.pretrained: backbone choice (offline fallback, a cached resnet18), weight mapping checks, features and
-ImageNet classes on real photos."""
+"""fastbird.backbones: backbone choice (offline fallback, a cached resnet18), weight mapping checks, features and
+ImageNet classes on real photos, and how each backbone expects a photo, from its published configuration."""
 import warnings
 from pathlib import Path
 
 import pytest, torch
 from fastai.vision.all import vision_learner
 from torchvision.models import resnet18
-from fastbird import pretrained as P
-from fastbird.fetch import lesson_data
-
-BIRDS = lesson_data('birds')
+from fastbird import backbones as P
+from fastbird.images import ImageReadError, image_array, load_image
 
 @pytest.fixture
 def cached_resnet18(tmp_path, monkeypatch):
@@ -39,7 +37,7 @@ def test_auto_falls_back_loudly_when_resnet18_is_missing(tmp_path, monkeypatch, 
 def test_the_note_reaches_a_user_with_no_logging_set_up(tmp_path):
     "In a fresh process (a notebook, a script) the note is printed to stderr as a sentence, with no logger prefix."
     import subprocess, sys
-    r = subprocess.run([sys.executable, '-c', 'from fastbird import pretrained as P; P.resnet18_available = lambda download=True: False; '
+    r = subprocess.run([sys.executable, '-c', 'from fastbird import backbones as P; P.resnet18_available = lambda download=True: False; '
                         'P.resolve_arch("auto"); P.resolve_arch("auto")'], capture_output=True, text=True, cwd=tmp_path)
     assert r.stderr.strip().splitlines()[-1] == P.FALLBACK and r.stderr.count('Note:') == 1, r.stderr
 
@@ -47,20 +45,20 @@ def test_lite0_weights_are_checked_by_hash(tmp_path):
     torch.save(P.packaged_lite0_weights(), tmp_path/'same-tensors-other-file.pth')  # same tensors, different bytes
     with pytest.raises(P.BackboneUnavailable, match='SHA-256'): P.packaged_lite0_weights(tmp_path/'same-tensors-other-file.pth')
 
-def test_features_and_probs_on_an_explicit_device():
+def test_features_and_probs_on_an_explicit_device(birds):
     "One code path: `device` defaults to fastai's default_device(); on the CPU, asking for it explicitly changes nothing."
-    fs = sorted((BIRDS/'bird').iterdir())[:2]
+    fs = sorted((birds/'bird').iterdir())[:2]
     assert torch.equal(P.image_features(fs, 'efficientnet_lite0', size=64, device='cpu'), P.image_features(fs, 'efficientnet_lite0', size=64))
     assert P.imagenet_probs(fs, 'efficientnet_lite0', device=torch.device('cpu')).device.type == 'cpu'
 
-def test_auto_uses_cached_resnet18(cached_resnet18, caplog):
+def test_auto_uses_cached_resnet18(cached_resnet18, caplog, birds):
     assert P.resnet18_available(download=False)
     P._noted.clear()
     with caplog.at_level('WARNING', logger='fastbird'):
         bb = P.backbone('auto')
     assert caplog.records == []
     assert bb.name == 'resnet18' and bb.arch is resnet18
-    feats = P.image_features(sorted((BIRDS/'bird').iterdir())[:3], 'auto', size=64)
+    feats = P.image_features(sorted((birds/'bird').iterdir())[:3], 'auto', size=64)
     assert feats.shape == (3, 512) and feats.dtype == torch.float32
 
 def test_unknown_arch():
@@ -80,8 +78,8 @@ def test_packaged_weights_are_exactly_loaded():
     ours = m.state_dict()
     assert all(torch.equal(a, b) for a, b in zip(sd.values(), ours.values()))
 
-def test_imagenet_top_on_real_photos():
-    cats = sorted((lesson_data('pets')/'cat').iterdir())[:8]
+def test_imagenet_top_on_real_photos(pets):
+    cats = sorted((pets/'cat').iterdir())[:8]
     tops = P.imagenet_top(cats, 'efficientnet_lite0', k=3)
     assert len(tops) == 8 and all(len(t) == 3 for t in tops)
     assert all(isinstance(n, str) and 0 <= p <= 1 for t in tops for n, p in t)
@@ -89,8 +87,8 @@ def test_imagenet_top_on_real_photos():
     cat_names = {P.imagenet_classes()[i] for i in P.IMAGENET_GROUPS['cat']}
     assert sum(t[0][0] in cat_names for t in tops) >= 5, tops
 
-def test_features_shape_flip_and_empty():
-    fs = sorted((BIRDS/'forest').iterdir())[:3]
+def test_features_shape_flip_and_empty(birds):
+    fs = sorted((birds/'forest').iterdir())[:3]
     a = P.image_features(fs, 'efficientnet_lite0', size=96, bs=2)
     b = P.image_features(fs, 'efficientnet_lite0', size=96, flip=True)
     assert a.shape == b.shape == (3, 1280) and not torch.allclose(a, b)
@@ -99,15 +97,42 @@ def test_features_shape_flip_and_empty():
 
 def test_unreadable_images_are_named(tmp_path):
     bad = tmp_path/'bad.jpg'; bad.write_bytes(b'\xff\xd8\xff\xe0 truncated')
-    with pytest.raises(P.ImageReadError, match='bad.jpg'): P.image_features([bad], 'efficientnet_lite0')
-    with pytest.raises(P.ImageReadError, match='not a readable image'): P.load_image(b'nope')
+    with pytest.raises(ImageReadError, match='bad.jpg'): P.image_features([bad], 'efficientnet_lite0')
+    with pytest.raises(ImageReadError, match='bad.jpg'): P.imagenet_probs([bad], 'efficientnet_lite0')
+    with pytest.raises(ImageReadError, match='uploaded data as an image: not an image'): P.image_features([b'nope'], 'efficientnet_lite0')
 
-def test_vision_learner_takes_the_backbone():
+def test_vision_learner_takes_the_backbone(birds):
     from fastai.vision.all import ImageDataLoaders, Resize, Normalize
-    dls = ImageDataLoaders.from_folder(BIRDS, valid_pct=0.2, seed=42, item_tfms=Resize(64), bs=8, num_workers=0)
+    dls = ImageDataLoaders.from_folder(birds, valid_pct=0.2, seed=42, item_tfms=Resize(64), bs=8, num_workers=0)
     learn = vision_learner(dls, P.backbone('efficientnet_lite0').arch)
     norm = [t for t in dls.after_batch.fs if isinstance(t, Normalize)]
     assert len(norm) == 1 and torch.allclose(norm[0].mean.flatten().cpu(), torch.tensor([0.5]*3))
     # the body holds the packaged weights, the frozen body doesn't train
     assert torch.equal(learn.model[0][0].weight, P.packaged_lite0_weights()['_conv_stem.weight'])
     assert not learn.model[0][0].weight.requires_grad
+
+def test_backbones_follow_their_published_configs():
+    "Statistics, resampling filter and evaluation sizes come from torchvision's and timm's own descriptions of the weights."
+    import timm
+    from fastai.vision.all import imagenet_stats, model_meta
+    from torchvision.models import ResNet18_Weights
+    r, l = P.BACKBONES['resnet18'], P.BACKBONES['efficientnet_lite0']
+    t = ResNet18_Weights.IMAGENET1K_V1.transforms()
+    assert (r.mean, r.std, r.interpolation, r.eval_size, r.resize_size) == (tuple(t.mean), tuple(t.std), 'bilinear', 224, 256)
+    assert r.stats == tuple(map(list, imagenet_stats)) == model_meta[resnet18]['stats']  # what fastai normalises with
+    cfg = timm.get_pretrained_cfg('tf_efficientnet_lite0')
+    assert (l.mean, l.std, l.interpolation, l.eval_size) == (tuple(cfg.mean), tuple(cfg.std), cfg.interpolation, cfg.input_size[-1])
+    assert l.resize_size == round(l.eval_size/cfg.crop_pct) and model_meta[P.efficientnet_lite0]['stats'] == l.stats
+    assert r.mean != r.std and isinstance(r.stats, tuple) and r.stats[0] == list(r.mean) and r.stats[1] == list(r.std)
+
+def test_image_tensor_squish_crop_and_stats(birds):
+    img = load_image(sorted((birds/'bird').iterdir())[0])
+    bb = P.BACKBONES['resnet18']
+    sq = P.image_tensor(img, 96, bb)
+    assert sq.shape == (3, 96, 96) and torch.equal(sq, torch.from_numpy(image_array(img, 96, bb.mean, bb.std, bb.interpolation)))
+    crop = P.image_tensor(img, 96, bb, 'crop')
+    assert crop.shape == (3, bb.eval_size, bb.eval_size)  # ImageNet evaluation: `size` is not used
+    other = P.image_tensor(img, 96, bb, stats=([0.5]*3, [0.5]*3))
+    assert torch.allclose(other, torch.from_numpy(image_array(img, 96, [0.5]*3, [0.5]*3, bb.interpolation)))
+    assert not torch.allclose(other, sq)
+    with pytest.raises(ValueError, match="'squish' or 'crop'"): P.image_tensor(img, 96, bb, 'pad')
