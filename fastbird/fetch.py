@@ -22,8 +22,11 @@ from .images import ImageReadError, load_image
 def write_atomic(path:Path, data:bytes):
     "Write `data` to `path` so that `path` is either absent or complete, even if the process is killed."
     tmp = path.parent/f'.{path.name}.{uuid.uuid4().hex[:8]}.part'
-    with open(tmp, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a failed write (disk full, interrupted) leaves neither a partial file nor its .part
+        tmp.unlink(missing_ok=True); raise
 
 # %% ../nbs/01a_fetch.ipynb #4d001955
 class SearchError(Exception):

@@ -175,6 +175,7 @@ def test_write_atomic_never_leaves_a_partial_file(tmp_path, monkeypatch, fail):
         with pytest.raises(OSError): write_atomic(f, b'{"version": 2, "results": ["a", "b", "c"]}')
     monkeypatch.undo()
     assert old.read_bytes()==b'{"version": 1}' and not new.exists()
+    assert not list(tmp_path.glob('.*.part')), 'a failed write cleans up its temporary file'
     write_atomic(new, b'{"version": 2}')
     assert new.read_bytes()==b'{"version": 2}'
 
