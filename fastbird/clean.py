@@ -145,7 +145,7 @@ def _ipython_display_(self:Cleaner):
 def bird_uploader(model, # a `Classifier` (e.g. from `load_model`) or a `Learner`
                   positive:str='bird' # the label whose probability is reported, like the lesson's
                  ) -> widgets.VBox:
-    "An upload button that answers 'This is a: ... Probability it's a bird: ...' for each uploaded photo."
+    "An upload button that answers 'This is a: ... Probability it's a bird: ...' for each uploaded photo, or that it looks like none of the labels."
     up = widgets.FileUpload(accept='image/*', multiple=True, description='Upload photo')
     out = widgets.HTML()
     def on_upload(change=None):
@@ -154,7 +154,9 @@ def bird_uploader(model, # a `Classifier` (e.g. from `load_model`) or a `Learner
             try: p = predict(model, bytes(item['content']))
             except ImageReadError: lines.append(f"<b>{item['name']}</b>: not an image I can read."); continue
             what = positive if positive in p.probs else p.label
-            lines.append(f"<b>{item['name']}</b>: This is a: {p.label}. Probability it's a {what}: {p.probs[what]:.4f}")
+            said = f"This is a: {p.label}. Probability it's a {what}: {p.probs[what]:.4f}"
+            if p.known is False: said = f"doesn't look like any of: {', '.join(p.probs)}. (If it had to choose: {p.label}. Probability it's a {what}: {p.probs[what]:.4f})"
+            lines.append(f"<b>{item['name']}</b>: {said}")
         out.value = '<br>'.join(lines)
     up.observe(on_upload, 'value')
     box = widgets.VBox([up, out])

@@ -140,7 +140,7 @@ def run_train(args) -> int:
     _quiet_warnings()
     from fastbird.data import DataError
     from fastbird.learner import train
-    from fastbird.pretrained import BackboneUnavailable
+    from fastbird.backbones import BackboneUnavailable
     try: train(args.data, args.out, arch=args.arch, recipe=args.recipe, size=args.size, epochs=args.epochs, valid_pct=args.valid_pct, refit=args.refit)
     except (DataError, BackboneUnavailable) as e: print(f'fastbird train: {e}', file=sys.stderr); return 1
     return 0
@@ -159,16 +159,21 @@ def add_predict(sub):
 # %% ../nbs/06_cli.ipynb #f8f9816c
 def _answer(image, pred=None, error=None, as_json=False) -> str:
     "One line of `fastbird predict` output."
-    if as_json: return json.dumps({'image': image, 'error': error} if error else {'image': image, 'label': pred.label, 'probs': pred.probs})
+    if as_json:
+        if error: return json.dumps({'image': image, 'error': error})
+        known = {} if pred.known is None else {'known': pred.known, 'similarity': round(pred.similarity, 4)}
+        return json.dumps({'image': image, 'label': pred.label, 'probs': pred.probs, **known})
     if error: return f'{image}: error: {error}'
-    return f"{image}: {pred.label} ({', '.join(f'{l} {p:.4f}' for l,p in pred.probs.items())})"
+    probs = ', '.join(f'{l} {p:.4f}' for l,p in pred.probs.items())
+    if pred.known is False: return f"{image}: doesn't look like any of: {', '.join(pred.probs)} (if it had to choose: {pred.label}; {probs})"
+    return f"{image}: {pred.label} ({probs})"
 
 # %% ../nbs/06_cli.ipynb #7d1a60e6
 def run_predict(args) -> int:
     "Print a line per image in `args.images`; 1 if the model can't be loaded or no image could be read."
     _quiet_warnings()
-    from fastbird.learner import ModelFileError, load_model, predict
-    from fastbird.pretrained import ImageReadError
+    from fastbird.model import ModelFileError, load_model, predict
+    from fastbird.images import ImageReadError
     try: model = load_model(args.model)
     except ModelFileError as e: print(f'fastbird predict: {e}', file=sys.stderr); return 1
     ok = 0
@@ -224,8 +229,10 @@ def run_demo(args) -> int:
     if data is None: return 1
     from fastai.vision.all import parent_label
     from fastbird.data import DataError
-    from fastbird.learner import predict, split_files, train
-    from fastbird.pretrained import BackboneUnavailable
+    from fastbird.data import split_files
+    from fastbird.model import predict
+    from fastbird.learner import train
+    from fastbird.backbones import BackboneUnavailable
     model_dir = Path(args.dir)/'model'
     # refit=False: the validation photos stay unseen, so the answers below are about photos the model never trained on
     try: model = train(data, model_dir, arch=args.arch, refit=False).model  # the model it just saved to model_dir

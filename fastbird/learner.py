@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from .data import DataError, check_image_folder, lesson_block, split_files
 from .backbones import BACKBONES, image_features, resolve_arch
-from .model import Classifier, build_net, from_learner, predict_batch, save_model
+from .model import Classifier, build_net, calibrate_familiarity, from_learner, model_outputs, predict_batch, save_model
 
 # %% ../nbs/04c_learner.ipynb #c14ce72d
 DEFAULT_SIZE = 192 # the lesson's size; 224, 256 and centre crops were no more accurate here (5-fold CV on the birds)
@@ -46,12 +46,13 @@ def linear_probe(X:np.ndarray, # (photos, features) pooled features from `image_
                  C:float=DEFAULT_C, # inverse regularisation strength
                  tta:bool=False # also predict on the mirrored photo
                 ) -> Classifier:
-    "A linear probe: logistic regression on a frozen backbone's pooled features `X`, as a `Classifier`."
+    "A linear probe: logistic regression on a frozen backbone's pooled features `X`, as a `Classifier` that knows what `X` looks like."
     lr = LogisticRegression(C=C, max_iter=5000).fit(X, np.array(labels))
     net = build_net(arch, 'linear', len(lr.classes_), pretrained=True)
     net[1][2] = linear_head_from(lr, len(lr.classes_))
     bb = BACKBONES[arch]
-    return Classifier([str(c) for c in lr.classes_], arch, 'linear', size, bb.mean, bb.std, bb.interpolation, tta, net=net.eval())
+    return Classifier([str(c) for c in lr.classes_], arch, 'linear', size, bb.mean, bb.std, bb.interpolation, tta, net=net.eval(),
+                      familiar=calibrate_familiarity(X))
 
 # %% ../nbs/04c_learner.ipynb #6334cc34
 def fit_features(files:list, # training images
@@ -72,6 +73,7 @@ def valid_scores(probs, # (photos, labels) predicted probabilities
                 ) -> dict:
     "Error rate and log loss (scikit-learn's) of `probs` for the true labels `y`."
     p, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+    p = p / p.sum(1, keepdims=True)  # float32 probabilities sum to 1 only up to rounding, which log_loss warns about
     return {'error': 1 - accuracy_score(y, labels[p.argmax(1)]), 'log loss': log_loss(y, p, labels=labels)}
 
 def valid_error(model:Classifier, files:list, labels:list) -> float:
@@ -179,6 +181,7 @@ def train(data_dir, # folder with one subfolder of photos per label
         else:
             with learn.no_bar(), learn.no_logging(): learn.fine_tune(epochs, cbs=track)
         model, losses = from_learner(learn, size), track.losses
+        model.familiar = calibrate_familiarity(model_outputs(model, trn)[1])  # its own fine-tuned body's features
     scores = valid_scores(predict_batch(model, val), yval, model.labels) if val else {'error': float('nan'), 'log loss': float('nan')}
     err = scores['error']
     refit = refit and recipe=='probe' and bool(val)
