@@ -1,4 +1,4 @@
-"""Benchmark: fastbird's `download_images` against fastai's `download_images` + `verify_images` + `resize_images`.
+"""Benchmark: fastbird's `fetch_images` against fastai's `download_images` + `verify_images` + `resize_images`.
 
 One URL set (a few hundred images, most good, some duplicated, slow or broken) is served from a local server on
 127.0.0.1 that adds 50-200 ms latency to every response. Run: `.venv/bin/python bench/download.py [--n 300]`.
@@ -63,13 +63,13 @@ def audit(dest):
     return dict(kept=good, duplicates=sum(v-1 for v in hashes.values()), over_400px=big, partial_or_broken=bad)
 
 def run_fastbird(urls, dest, workers):
-    from fastbird.fetch import download_images
-    download_images(dest, urls, n_workers=workers, progress=False)
+    from fastbird.fetch import fetch_images
+    fetch_images(dest, urls, n_workers=workers, progress=False)
 
 def run_fastai(urls, dest, workers):
     from fastai.vision.utils import download_images, verify_images, resize_images
     from fastai.data.transforms import get_image_files
-    download_images(dest, urls=urls, n_workers=workers)
+    fetch_images(dest, urls=urls, n_workers=workers)
     for f in verify_images(get_image_files(dest)): f.unlink()
     resize_images(dest, max_size=400, dest=dest)  # its progress bar goes to stderr
 

@@ -59,7 +59,7 @@ def main():
     from fastai.vision.all import get_image_files
     from fastbird.data import lesson_data, split_files
     from fastbird.learner import train
-    from fastbird.model import FAMILIAR_FILE, _load_familiarity, _read_meta, load_model, model_outputs
+    from fastbird.model import FAMILIAR_FILE, _load_familiarity, _read_meta, load_classifier, model_outputs
     tmp = Path(tempfile.mkdtemp())
     try:
         sets = {'birds': lesson_data('birds'), 'pets': lesson_data('pets')}
@@ -72,7 +72,7 @@ def main():
             new, strange, odd = (predict_json(res.model_dir, fs) for fs in (val, get_image_files(sets[other]), fake))
             flagged = lambda ans: np.mean([not o['known'] for o in ans])
             fam = json.loads((res.model_dir/'model.json').read_text())['familiarity']
-            rows.append((f"{name} ({', '.join(load_model(res.model_dir).labels)})", fam['photos'], fam['threshold'],
+            rows.append((f"{name} ({', '.join(load_classifier(res.model_dir).labels)})", fam['photos'], fam['threshold'],
                          f"{flagged(new):.1%} of {len(new)}", f"{other}: {flagged(strange):.1%} of {len(strange)}",
                          f"{flagged(odd):.0%} of {len(odd)}", auroc([o['similarity'] for o in new], [o['similarity'] for o in strange])))
         print(f"recipe {a.recipe}, backbone efficientnet_lite0, each model trained on its lesson split's training photos "
@@ -82,12 +82,12 @@ def main():
         for r in rows: print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]} | {r[4]} | {r[5]} | {r[6]:.3f} |")
 
         d = models['birds']
-        m = load_model(d)
+        m = load_classifier(d)
         photo = split_files(sets['birds'])[1][0]
         _, feats = model_outputs(m, [photo])
         infer = median_time(lambda: model_outputs(m, [photo]), a.repeat)
         check = median_time(lambda: m.familiar.similarity(feats), a.repeat*10)
-        load = median_time(lambda: load_model(d), max(3, a.repeat//4))
+        load = median_time(lambda: load_classifier(d), max(3, a.repeat//4))
         meta = _read_meta(d)
         load_fam = median_time(lambda: _load_familiarity(d, meta), a.repeat)
         old = Path(shutil.copytree(d, tmp/'older'))
@@ -102,7 +102,7 @@ def main():
         print("| | seconds |\n|---|---|")
         print(f"| inference, `model_outputs` (read, squish, the graph) | {infer:.4f} |")
         print(f"| the check, `familiar.similarity` | {check:.6f} ({check/infer:.2%} of inference) |")
-        print(f"| `load_model` | {load:.3f} |")
+        print(f"| `load_classifier` | {load:.3f} |")
         print(f"| of which reading {FAMILIAR_FILE} | {load_fam:.4f} |")
         print(f"| `fastbird predict` wall time, with the check | {with_check:.2f} |")
         print(f"| `fastbird predict` wall time, a folder without it | {without:.2f} |")

@@ -80,14 +80,14 @@ def app_title(labels:list # the model's labels
     return q[:1].upper() + q[1:] + '?'
 
 # %% ../nbs/04f_app.ipynb #0ca00e0d
-def make_app(model, # a model folder (from `train` or `save_model`), or a `Classifier` from `load_model`
+def make_app(model, # a model folder (from `train` or `save_classifier`), or a `Classifier` from `load_classifier`
              examples:list|None=None, # photos to offer under the form; default: those in the model folder's `examples/`
              title:str|None=None # the page's title; default: `app_title` of the labels, e.g. 'Cat or dog?'
             ):
     "A Gradio app for `model`: a photo in; its label and every label's probability out, as bars."
     gr = need_gradio()
-    from fastbird.model import Classifier, load_model
-    if not isinstance(model, Classifier): model = load_model(model)
+    from fastbird.model import Classifier, load_classifier
+    if not isinstance(model, Classifier): model = load_classifier(model)
     if examples is None: examples = example_photos(model.model_dir/'examples') if model.model_dir else []
     names = ', '.join(f'**{l}**' for l in model.labels[:-1]) + f' and **{model.labels[-1]}**'
     def classify(image): return answer(model, image)
@@ -168,16 +168,16 @@ SPACE_FILES = ('app.py', 'requirements.txt', 'README.md', '.gitattributes', 'mod
 SAFE_SUFFIXES = ('.json', '.safetensors', '.onnx') # the files of a model folder that hold only text, numbers and a graph
 
 # %% ../nbs/04f_app.ipynb #9d53b834
-def write_space(model_dir, # a model folder written by `train` or `save_model`
+def write_space(model_dir, # a model folder written by `train` or `save_classifier`
                 out_dir, # the Space's folder: new, empty, or a Space folder (a fresh `git clone` of the Space, say)
                 examples=None, # photos to offer, as for `pick_examples`; default: those in the model folder's `examples/`
                 n_examples:int=2, # photos per label taken from `examples`
                 title:str|None=None # the Space's and the page's title; default: `app_title` of the labels
                ) -> Path:
     "Write a folder to push to a Hugging Face Space: `app.py`, `requirements.txt`, `README.md` and the model (no pickle)."
-    from fastbird.model import load_model, save_model
+    from fastbird.model import load_classifier, save_classifier
     src, out = Path(model_dir), Path(out_dir)
-    model = load_model(src)
+    model = load_classifier(src)
     other = sorted(p.name for p in out.iterdir() if p.name not in SPACE_FILES) if out.is_dir() else []
     if other: raise FileExistsError(f"{out} holds other files ({', '.join(other[:5])}{', ...' if len(other)>5 else ''}): write the "
                                     "Space into a new folder, or into a clone of the Space's repository.")
@@ -188,7 +188,7 @@ def write_space(model_dir, # a model folder written by `train` or `save_model`
         if (src/'model.onnx').is_file():
             for f in sorted(src.iterdir()):
                 if f.is_file() and f.suffix in SAFE_SUFFIXES: shutil.copyfile(f, new/f.name)
-        else: save_model(load_model(src, engine='torch'), new)  # writes the ONNX graph the Space predicts with
+        else: save_classifier(load_classifier(src, engine='torch'), new)  # writes the ONNX graph the Space predicts with
         if photos: (new/'examples').mkdir()
         for f in photos: shutil.copyfile(f, new/'examples'/(f.name if f.parent.name not in model.labels else f'{f.parent.name}-{f.name}'))
     except BaseException: shutil.rmtree(new, ignore_errors=True); raise
@@ -217,8 +217,8 @@ def add_app(sub):
 # %% ../nbs/04f_app.ipynb #3f6dfe14
 def run_app(args) -> int:
     "Serve the app for `args.model` until Ctrl-C; 1 (with the reason) if Gradio or the model is missing, or the port is taken."
-    from fastbird.model import ModelFileError, load_model
-    try: need_gradio(); model = load_model(args.model)
+    from fastbird.model import ModelFileError, load_classifier
+    try: need_gradio(); model = load_classifier(args.model)
     except (ImportError, ModelFileError) as e: print(f'fastbird app: {e}', file=sys.stderr); return 1
     demo = make_app(model)
     try: demo.launch(server_port=args.port, share=args.share, prevent_thread_lock=True, quiet=True, inline=False)

@@ -26,7 +26,7 @@ from PIL import Image
 from timm.data import ImageNetInfo
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
-from .images import RESAMPLE, image_array, load_image
+from .images import RESAMPLE, image_array, read_image
 
 # %% ../nbs/04a_backbones.ipynb #df057032
 RESNET18_URL = ResNet18_Weights.IMAGENET1K_V1.url
@@ -210,7 +210,7 @@ def imagenet_probs(files, # image paths (or PIL images)
     "Probabilities of the 1000 ImageNet classes for each image, shape (n, 1000), on the CPU."
     bb, device = backbone(arch), device or default_device()
     m = imagenet_model(bb.name).to(device)
-    out = [m(torch.stack([image_tensor(load_image(f), bb.eval_size, bb, 'crop', stats) for f in b]).to(device)).softmax(1).cpu() for b in _batches(list(files), bs)]
+    out = [m(torch.stack([image_tensor(read_image(f), bb.eval_size, bb, 'crop', stats) for f in b]).to(device)).softmax(1).cpu() for b in _batches(list(files), bs)]
     return torch.cat(out) if out else torch.empty(0, 1000)
 
 def imagenet_top(files, # image paths (or PIL images)
@@ -245,7 +245,7 @@ def image_features(files, # image paths (or PIL images)
     body = create_body(imagenet_model(bb.name), cut=bb.cut).to(device)  # fastai's body: the model without its pooling and classifier
     out = []
     for b in _batches(list(files), bs):
-        x = torch.stack([image_tensor(load_image(f), size, bb, method) for f in b]).to(device)
+        x = torch.stack([image_tensor(read_image(f), size, bb, method) for f in b]).to(device)
         if flip: x = x.flip(3)
         out.append(F.adaptive_avg_pool2d(body(x), 1).flatten(1).float().cpu())
     return torch.cat(out) if out else torch.empty(0, body(torch.zeros(1,3,64,64, device=device)).shape[1])

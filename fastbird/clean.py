@@ -16,7 +16,7 @@ from fastcore.basics import patch
 from fastai.vision.all import get_image_files, parent_label, show_images
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from .images import ImageReadError, load_image
+from .images import ImageReadError, read_image
 from .backbones import IMAGENET_GROUPS, image_features, imagenet_classes, imagenet_probs, resolve_arch
 from .model import predict
 from .learner import DEFAULT_C, DEFAULT_SIZE
@@ -57,13 +57,13 @@ def show_suspects(df:pd.DataFrame, # from `rank_suspects`
     "A picture grid of the `n` most suspect photos, titled with their label, the model's view and ImageNet's."
     rows = df.head(n)
     nrows = (len(rows)+ncols-1)//ncols
-    show_images([load_image(f).resize((160,160)) for f in rows.file], nrows=nrows, ncols=ncols, figsize=(2*ncols, 2.6*nrows),
+    show_images([read_image(f).resize((160,160)) for f in rows.file], nrows=nrows, ncols=ncols, figsize=(2*ncols, 2.6*nrows),
                 titles=[f"{r.label}: p={r.p_label:.2f}\n{r.imagenet[:18]}" for r in rows.itertuples()])
 
 # %% ../nbs/04d_clean.ipynb #09344dad
 def _thumb(f, size:int=128) -> bytes:
     "A JPEG thumbnail of image `f`, at most `size` pixels a side."
-    im = load_image(f); im.thumbnail((size, size))
+    im = read_image(f); im.thumbnail((size, size))
     b = io.BytesIO(); im.save(b, format='JPEG'); return b.getvalue()
 
 # %% ../nbs/04d_clean.ipynb #cbbb29a3
@@ -142,7 +142,7 @@ def _ipython_display_(self:Cleaner):
     display(self.widget)
 
 # %% ../nbs/04d_clean.ipynb #05688a9f
-def bird_uploader(model, # a `Classifier` (e.g. from `load_model`) or a `Learner`
+def bird_uploader(model, # a `Classifier` (e.g. from `load_classifier`) or a `Learner`
                   positive:str='bird' # the label whose probability is reported, like the lesson's
                  ) -> widgets.VBox:
     "An upload button that answers 'This is a: ... Probability it's a bird: ...' for each uploaded photo, or that it looks like none of the labels."

@@ -6,7 +6,7 @@ Docs: https://fastbird-course.github.io/fastbird/fetch.html.md"""
 
 # %% auto #0
 __all__ = ['NO_INTERNET', 'COMPLETE', 'write_atomic', 'SearchError', 'cache_dir', 'search_images', 'web_reachable', 'NoInternet',
-           'need_web', 'Rejected', 'TryLater', 'fetch_bytes', 'read_manifest', 'download_images', 'summarise',
+           'need_web', 'Rejected', 'TryLater', 'fetch_bytes', 'read_manifest', 'fetch_images', 'summarise',
            'fetch_dataset']
 
 # %% ../nbs/01a_fetch.ipynb #2f6d42b0
@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from PIL import Image
 from fastcore.parallel import parallel
-from .images import ImageReadError, load_image
+from .images import ImageReadError, read_image
 
 # %% ../nbs/01a_fetch.ipynb #09b323ce
 def write_atomic(path:Path, data:bytes):
@@ -221,7 +221,7 @@ def read_manifest(dest:Path) -> dict:
 def _url(o): return o['url'] if isinstance(o, dict) else str(o).strip()
 
 # %% ../nbs/01a_fetch.ipynb #63db0d84
-def download_images(dest,                # folder for the images and `manifest.jsonl`
+def fetch_images(dest,                # folder for the images and `manifest.jsonl`
                     urls,                # URLs, or dicts with a `url` key (as `search_images` returns)
                     max_size:int=400,    # longer side at most this
                     timeout:float=10.,   # seconds per URL, for the whole download
@@ -245,7 +245,7 @@ def download_images(dest,                # folder for the images and `manifest.j
         "Fetch and keep `url` on try `i`: its record, or the `TryLater` to retry it with."
         try:
             data = fetch_bytes(url, timeout=timeout, max_bytes=max_bytes)
-            try: im = load_image(data, max_size)
+            try: im = read_image(data, max_size)
             except ImageReadError as e: raise Rejected(e.reason) from None
             name = hashlib.sha1(data).hexdigest()[:16]+'.jpg'
             with lock:
@@ -295,7 +295,7 @@ def fetch_dataset(path,                 # folder that gets one sub-folder per la
                   searches=('{} photo', '{} sun photo', '{} shade photo'), # search terms per label
                   search=None,          # function(term, max_images) -> results (default: `search_images`)
                   target:int|None=None, # photos each label needs for the data set to be complete (default: `max_images`)
-                  **kwargs              # passed to `download_images` (timeout, max_size, ...)
+                  **kwargs              # passed to `fetch_images` (timeout, max_size, ...)
                  ):
     "Search and download each of `labels` into `path/label`: a table per label; `SearchError` if a search failed."
     import pandas as pd
@@ -306,7 +306,7 @@ def fetch_dataset(path,                 # folder that gets one sub-folder per la
         for s in searches:
             try: found += search(s.format(label), max_images=max_images)
             except SearchError as e: failed.append(e)
-        recs = download_images(path/label, found, **kwargs) if found else []
+        recs = fetch_images(path/label, found, **kwargs) if found else []
         rows.append(dict(label=label, found=len({_url(o) for o in found}), **summarise(recs)))
     tbl = pd.DataFrame(rows).set_index('label').fillna(0).astype(int)
     if failed:

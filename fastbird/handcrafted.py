@@ -16,14 +16,14 @@ from fastai.data.transforms import parent_label
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer
-from .images import load_image
+from .images import read_image
 
 # %% ../nbs/07_handcrafted.ipynb #231b56ba
 def _small(fn, # image file
            size:int=128 # side of the square the photo is squished to
           ) -> np.ndarray: # (size, size, 3) float32 array in [0, 1]
-    "Read `fn` as RGB with `load_image` and squish it to `size` x `size`."
-    return np.asarray(load_image(fn, max_size=size).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255
+    "Read `fn` as RGB with `read_image` and squish it to `size` x `size`."
+    return np.asarray(read_image(fn, max_size=size).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255
 
 # %% ../nbs/07_handcrafted.ipynb #5c09fa6f
 def _check_img(img):

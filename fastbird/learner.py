@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from .data import DataError, check_image_folder, lesson_block, split_files
 from .backbones import BACKBONES, image_features, resolve_arch
-from .model import Classifier, build_net, calibrate_familiarity, from_learner, model_outputs, predict_batch, save_model
+from .model import Classifier, build_net, calibrate_familiarity, from_learner, model_outputs, predict_batch, save_classifier
 
 # %% ../nbs/04c_learner.ipynb #c14ce72d
 DEFAULT_SIZE = 192 # the lesson's size; 224, 256 and centre crops were no more accurate here (5-fold CV on the birds)
@@ -188,7 +188,7 @@ def train(data_dir, # folder with one subfolder of photos per label
     if refit: model = linear_probe(X, ytrn+yval, arch, size)  # every photo, now that the error is measured
     seconds = time.time()-start
     model.info = {'recipe': recipe, 'valid_error': err, 'valid_log_loss': scores['log loss'], 'n_train': len(trn), 'n_valid': len(val), 'refit': refit}
-    save_model(model, out_dir)
+    save_classifier(model, out_dir)
     again = f"; then fit again on all {len(trn)+len(val)} photos" if refit else ''
     say(f"validation error {err:.3f} ({round(err*len(val))} of {len(val)} photos wrong){again}; trained in {seconds:.0f}s; saved to {out_dir}", flush=True)
     return TrainResult(Path(out_dir), err, len(trn), len(val), seconds, recipe, model, losses, scores['log loss'])

@@ -65,9 +65,9 @@ def model_dir(birds, tmp_path_factory):
 @pytest.fixture(scope='session')
 def bird(model_dir):
     "A shared bird photo the model was fit on, and what `predict` says of it."
-    from fastbird.model import load_model, predict
+    from fastbird.model import load_classifier, predict
     f = sorted((model_dir.parent/'photos'/'bird').iterdir())[1]
-    return f, predict(load_model(model_dir), f)
+    return f, predict(load_classifier(model_dir), f)
 
 @pytest.fixture(scope='module')
 def app(model_dir, tmp_path_factory):
@@ -215,7 +215,7 @@ def test_space_app_serves_from_outside_the_checkout(space, bird, tmp_path):
 
 def test_space_refuses_other_folders_rewrites_itself_and_makes_a_graph(model_dir, tmp_path):
     from fastbird.app import write_space
-    from fastbird.model import load_model, predictions
+    from fastbird.model import load_classifier, predictions
     (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'thesis.tex').write_text('...')
     r = subprocess.run(fastbird('space', model_dir, tmp_path/'mine'), capture_output=True, text=True, timeout=120)
     assert r.returncode==1 and len(r.stderr.splitlines())==1 and 'holds other files (thesis.tex)' in r.stderr, r
@@ -223,8 +223,8 @@ def test_space_refuses_other_folders_rewrites_itself_and_makes_a_graph(model_dir
     no_graph = Path(shutil.copytree(model_dir, tmp_path/'no-graph')); (no_graph/'model.onnx').unlink()
     out = write_space(no_graph, tmp_path/'space')  # the graph is written from the weights
     photos = sorted((model_dir/'examples').iterdir())
-    assert load_model(out/'model').engine=='onnx'
-    for a, b in zip(predictions(load_model(out/'model'), photos), predictions(load_model(model_dir), photos)):
+    assert load_classifier(out/'model').engine=='onnx'
+    for a, b in zip(predictions(load_classifier(out/'model'), photos), predictions(load_classifier(model_dir), photos)):
         assert a.label==b.label and all(abs(a.probs[k]-b.probs[k]) < 1e-4 for k in a.probs)
     before = {f.name: f.read_bytes() for f in (out/'model').iterdir() if f.is_file()}
     write_space(out/'model', out, title='Again')  # the Space written again from its own model folder

@@ -7,7 +7,7 @@ import pytest, torch
 from fastai.vision.all import vision_learner
 from torchvision.models import resnet18
 from fastbird import backbones as P
-from fastbird.images import ImageReadError, image_array, load_image
+from fastbird.images import ImageReadError, image_array, read_image
 
 @pytest.fixture
 def cached_resnet18(tmp_path, monkeypatch):
@@ -126,7 +126,7 @@ def test_backbones_follow_their_published_configs():
     assert r.mean != r.std and isinstance(r.stats, tuple) and r.stats[0] == list(r.mean) and r.stats[1] == list(r.std)
 
 def test_image_tensor_squish_crop_and_stats(birds):
-    img = load_image(sorted((birds/'bird').iterdir())[0])
+    img = read_image(sorted((birds/'bird').iterdir())[0])
     bb = P.BACKBONES['resnet18']
     sq = P.image_tensor(img, 96, bb)
     assert sq.shape == (3, 96, 96) and torch.equal(sq, torch.from_numpy(image_array(img, 96, bb.mean, bb.std, bb.interpolation)))

@@ -12,7 +12,7 @@ import ddgs
 from ddgs.exceptions import DDGSException
 from fastbird import cli
 from fastbird.data import split_files
-from fastbird.model import load_model, predict
+from fastbird.model import load_classifier, predict
 
 def test_help_is_light():
     "`fastbird --help` imports none of the heavy libraries, so it answers at once."
@@ -100,7 +100,7 @@ def test_train_prints_validation_error_and_saves_no_pickle(model):
     assert sorted(p.name for p in m.iterdir())==['familiar.safetensors', 'model.json', 'model.onnx', 'model.safetensors']
 
 def test_predict_reproduces_library_predictions(model, tmp_path, birds):
-    "`fastbird predict --json` gives what `predict(load_model(...))` gives in a notebook; a bad photo gets its own line."
+    "`fastbird predict --json` gives what `predict(load_classifier(...))` gives in a notebook; a bad photo gets its own line."
     m, d, _ = model
     imgs = [str(sorted((birds/l).iterdir())[-1]) for l in ('bird', 'forest')]
     (tmp_path/'page.jpg').write_text('<!DOCTYPE html><html>403</html>')
@@ -109,7 +109,7 @@ def test_predict_reproduces_library_predictions(model, tmp_path, birds):
     lines = [json.loads(l) for l in r.stdout.splitlines()]
     assert [o['image'] for o in lines]==[imgs[0], str(tmp_path/'page.jpg'), imgs[1]]
     assert 'web page' in lines[1]['error'] and '1 of 3 photos could not be read' in r.stderr
-    clf = load_model(m)
+    clf = load_classifier(m)
     for o in (lines[0], lines[2]):
         p = predict(clf, o['image'])
         assert o['label']==p.label and set(o['probs'])=={'bird', 'forest'}
@@ -221,3 +221,12 @@ def test_demo_fetches_trains_and_predicts(tmp_path, monkeypatch, capsys, birds):
     assert sorted(set(search.queries))==sorted(f'{l} {k}' for l in ('bird', 'forest') for k in ('photo', 'sun photo', 'shade photo'))
     for l in ('bird', 'forest'): assert len(list((tmp_path/'demo'/'data'/l).glob('*.jpg')))==12
     assert out.count('This is a: ')==2 and 'validation error' in out
+
+def test_lesson_commands_without_the_lesson_extra_say_what_to_install(tmp_path):
+    "With only the core install (no fastai), `fastbird train` says in one line what to install, instead of a traceback."
+    code = ("import sys; sys.modules['fastai'] = None; from fastbird.cli import main; "
+            f"sys.exit(main(['train', {str(tmp_path)!r}, '--out', {str(tmp_path/'m')!r}]))")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines() == ["fastbird: this command needs the lesson's libraries (fastai is not installed): pip install 'fastbird[lesson]'"], r.stderr
+    assert not (tmp_path/'m').exists()

@@ -1,6 +1,6 @@
 "Checks of `fastbird.descent` (nbs/05_inside.ipynb) beyond the notebook's lessons: edge cases and the loop on a problem with a known answer."
 import pytest, torch
-from fastbird.descent import (quad, noisy, mse, num_grad, train_loop, relu_net, init_relu_net, linear_model, bce,
+from fastbird.descent import (quad, noisy, mse_loss, num_grad, train_loop, relu_net, init_relu_net, linear_model, bce,
                               accuracy_of, predict_with, show_quad, show_training)
 
 def test_train_updates_every_weight_in_place():
@@ -47,7 +47,7 @@ def test_bad_arguments_say_what_is_wrong(call, msg):
 def test_pictures_draw_without_a_display(tmp_path):
     import matplotlib; matplotlib.use('Agg')
     x, y = noisy(lambda x: quad(x, torch.tensor([1., 0., 0.])), n=10)
-    assert show_quad(x, y, 1., 0., 0.) == pytest.approx(mse(x**2, y).item())
+    assert show_quad(x, y, 1., 0., 0.) == pytest.approx(mse_loss(x**2, y).item())
     w = torch.zeros(3).requires_grad_()
     fig = show_training(quad, train_loop(quad, w, x, y, steps=5, snap_at=(0, 5)), x, y, 'test')
     assert len(fig.axes) == 3

@@ -83,7 +83,7 @@ def test_engines_agree(trained, unfamiliar, pets):
     "The ONNX graph's features and the torch network's give the same similarities, so the same photos are flagged."
     res, d = trained
     photos = [sorted((d/l).iterdir())[0] for l in LABELS] + unfamiliar + sorted((pets/'cat').iterdir())[:3]
-    onnx, torch_ = M.load_model(res.model_dir, 'onnx'), M.load_model(res.model_dir, 'torch')
+    onnx, torch_ = M.load_classifier(res.model_dir, 'onnx'), M.load_classifier(res.model_dir, 'torch')
     assert onnx.engine == 'onnx' and torch_.engine == 'torch'
     a, b, c = (M.predictions(m, photos) for m in (onnx, torch_, res.model))
     assert [p.similarity for p in a] == pytest.approx([p.similarity for p in b], abs=1e-3)
@@ -109,7 +109,7 @@ def test_older_folder_still_predicts(trained, unfamiliar, tmp_path):
     old = Path(shutil.copytree(res.model_dir, tmp_path/'old'))
     (old/'familiar.safetensors').unlink()
     meta = json.loads((old/'model.json').read_text()); del meta['familiarity']; (old/'model.json').write_text(json.dumps(meta))
-    m = M.load_model(old)
+    m = M.load_classifier(old)
     assert m.familiar is None
     p = M.predict(m, unfamiliar[0])
     assert (p.known, p.similarity) == (None, None) and p.probs == pytest.approx(M.predict(res.model, unfamiliar[0]).probs, abs=1e-5)
@@ -121,10 +121,10 @@ def test_older_folder_still_predicts(trained, unfamiliar, tmp_path):
 
 def test_saving_without_it_removes_a_stale_file(trained, tmp_path):
     res, d = trained
-    m = M.load_model(Path(shutil.copytree(res.model_dir, tmp_path/'again')), 'torch')
+    m = M.load_classifier(Path(shutil.copytree(res.model_dir, tmp_path/'again')), 'torch')
     m.familiar = None
-    M.save_model(m, tmp_path/'again', onnx=False)
-    assert not (tmp_path/'again'/'familiar.safetensors').exists() and M.load_model(tmp_path/'again').familiar is None
+    M.save_classifier(m, tmp_path/'again', onnx=False)
+    assert not (tmp_path/'again'/'familiar.safetensors').exists() and M.load_classifier(tmp_path/'again').familiar is None
 
 def test_cli_says_neither(trained, unfamiliar):
     res, d = trained
@@ -148,7 +148,7 @@ def test_lesson_recipe_uses_its_fine_tuned_body(tmp_path, birds):
     d = small_copy(birds, tmp_path/'data', n=4)
     res = train(d, tmp_path/'model', arch=ARCH, recipe='lesson', size=64, epochs=1, verbose=False)
     trn, _ = split_files(d)
-    fam = M.load_model(res.model_dir).familiar
+    fam = M.load_classifier(res.model_dir).familiar
     assert len(fam.ref) == res.n_train == len(trn)
     own = M.familiar_features(M.model_outputs(res.model, trn)[1])
     assert np.abs(fam.ref - own).max() < 2e-3  # float16

@@ -9,7 +9,7 @@ from PIL import Image
 import ddgs
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 import fastbird.fetch
-from fastbird.fetch import (search_images, SearchError, download_images, fetch_bytes, Rejected, TryLater, read_manifest,
+from fastbird.fetch import (search_images, SearchError, fetch_images, fetch_bytes, Rejected, TryLater, read_manifest,
                             summarise, fetch_dataset, need_web, NoInternet, NO_INTERNET, COMPLETE, cache_dir, write_atomic)
 from fastbird.data import lesson_data, quarantine_unreadable
 from fetch_server import KEPT, BROKEN, CAP, JPEG, bomb_png
@@ -44,7 +44,7 @@ def mixed(server, tmp_path_factory):
     t = time.monotonic()
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # PIL's own notice on /bomb100m.png's header
-        recs = download_images(dest, urls, timeout=TIMEOUT, max_bytes=CAP, progress=False, pause=0.1)
+        recs = fetch_images(dest, urls, timeout=TIMEOUT, max_bytes=CAP, progress=False, pause=0.1)
     return dest, {r['url']: r for r in recs}, time.monotonic()-t
 
 def test_every_url_has_a_record(mixed, server):
@@ -100,14 +100,14 @@ def test_rerun_resumes(mixed, server):
     "A rerun tries again exactly the URLs marked 'retry': never what is kept or finally rejected."
     dest, recs, _ = mixed
     hits = dict(server.hits)
-    again = download_images(dest, list(recs), timeout=TIMEOUT, max_bytes=CAP, progress=False, retries=0)
+    again = fetch_images(dest, list(recs), timeout=TIMEOUT, max_bytes=CAP, progress=False, retries=0)
     fetched = {p for p in server.hits if server.hits[p]!=hits.get(p)}
     assert fetched=={u for u, (st, _) in REJECTED.items() if st=='retry'}
     assert {r['url']: r for r in again if r['status']!='retry'}=={u: r for u, r in recs.items() if r['status']!='retry'}
     assert summarise(again)['to retry']==4 and summarise(again)['rejected']==len(REJECTED)-4
 
 def test_search_results_accepted(server, tmp_path):
-    res = download_images(tmp_path, [dict(url=server.base+'/photo.jpg', title='a bird')], progress=False)
+    res = fetch_images(tmp_path, [dict(url=server.base+'/photo.jpg', title='a bird')], progress=False)
     assert res[0]['status']=='kept'
 
 def test_fetch_bytes_caps_and_deadline(server):
@@ -148,11 +148,11 @@ def test_stale_part_files_are_removed(server, tmp_path):
     stale = [dest/'.0123456789abcdef.jpg.1a2b3c4d.part', dest/'.manifest.jsonl.deadbeef.part']
     for f in stale: f.write_bytes(JPEG[:1000])
     (dest/'notes.part').write_text('not ours: not hidden'); (dest/'mine.jpg').write_bytes(JPEG)
-    recs = download_images(dest, [server.base+'/photo.jpg'], progress=False)
+    recs = fetch_images(dest, [server.base+'/photo.jpg'], progress=False)
     assert recs[0]['status']=='kept' and not [f for f in stale if f.exists()]
     assert sorted(p.name for p in dest.iterdir())==sorted([recs[0]['file'], 'manifest.jsonl', 'notes.part', 'mine.jpg'])
     stale[0].write_bytes(b'cut short')
-    download_images(dest, [], progress=False)  # nothing to download: still tidied
+    fetch_images(dest, [], progress=False)  # nothing to download: still tidied
     assert not stale[0].exists()
 
 @pytest.mark.parametrize('fail', ['write', 'fsync'])
@@ -304,12 +304,12 @@ KINDS = ['503', '429', 'reset', 'stall']
 def test_flaky_servers_recover(server, tmp_path, retries):
     "40 URLs whose first answer is 503, 429, a reset or a stall: a run and one rerun keep all 40, nothing partial left."
     urls = [f'{server.base}/flaky/r{retries}/{KINDS[i%4]}/{i}.jpg' for i in range(40)]
-    first = download_images(tmp_path, urls, timeout=3., progress=False, pause=0.1, retries=retries)  # stalls: 8 s
+    first = fetch_images(tmp_path, urls, timeout=3., progress=False, pause=0.1, retries=retries)  # stalls: 8 s
     if retries: assert summarise(first)['kept']==40  # retried within the run already
     else:
         assert summarise(first)['to retry']==40 and summarise(first)['rejected']==0
         assert {r['reason'].split(' (')[0] for r in first}=={'HTTP 503', 'HTTP 429', 'connection failed', 'too slow'}
-    again = download_images(tmp_path, urls, timeout=3., progress=False, pause=0.1)
+    again = fetch_images(tmp_path, urls, timeout=3., progress=False, pause=0.1)
     assert summarise(again)['kept']==40 and len({r['file'] for r in again})==40
     assert sorted(p.name for p in tmp_path.iterdir())==sorted([r['file'] for r in again]+['manifest.jsonl'])
     for r in again: Image.open(tmp_path/r['file']).load()
@@ -317,13 +317,13 @@ def test_flaky_servers_recover(server, tmp_path, retries):
 
 def test_retry_after_respected_and_capped(server, tmp_path):
     waits = []
-    download_images(tmp_path/'a', [f'{server.base}/flaky/ra/429/1.jpg'], progress=False, pause=0.1, sleep=waits.append)
-    download_images(tmp_path/'b', [f'{server.base}/flaky/rb/429/2.jpg'], progress=False, pause=0.1, max_pause=0.5, sleep=waits.append)
-    download_images(tmp_path/'c', [f'{server.base}/flaky/rc/503/3.jpg'], progress=False, pause=0.1, sleep=waits.append)
+    fetch_images(tmp_path/'a', [f'{server.base}/flaky/ra/429/1.jpg'], progress=False, pause=0.1, sleep=waits.append)
+    fetch_images(tmp_path/'b', [f'{server.base}/flaky/rb/429/2.jpg'], progress=False, pause=0.1, max_pause=0.5, sleep=waits.append)
+    fetch_images(tmp_path/'c', [f'{server.base}/flaky/rc/503/3.jpg'], progress=False, pause=0.1, sleep=waits.append)
     assert waits==[1., 0.5, 0.1]  # the server's 1 s; capped at max_pause; no Retry-After: the pause
 
 def test_passing_and_final_counts_reported(server, tmp_path):
-    recs = download_images(tmp_path, [server.base+'/error.jpg', server.base+'/missing.jpg', server.base+'/photo.jpg'],
+    recs = fetch_images(tmp_path, [server.base+'/error.jpg', server.base+'/missing.jpg', server.base+'/photo.jpg'],
                            progress=False, retries=0)
     s = summarise(recs)
     assert (s['kept'], s['rejected'], s['to retry'], s['rejected: HTTP 404'], s['to retry: HTTP 500'])==(1, 1, 1, 1, 1)
@@ -338,7 +338,7 @@ def test_parallel_bombs_and_good_images(server, tmp_path, flt):
     urls = [u for pair in zip(bombs, good) for u in pair]
     with warnings.catch_warnings():
         warnings.simplefilter(flt)
-        recs = {r['url']: r for r in download_images(tmp_path, urls, progress=False, n_workers=8)}
+        recs = {r['url']: r for r in fetch_images(tmp_path, urls, progress=False, n_workers=8)}
     assert all(recs[u]['status']=='rejected' and recs[u]['reason'].startswith('decompression bomb') for u in bombs)
     assert all(recs[u]['status']=='kept' for u in good)
 
@@ -346,8 +346,8 @@ def test_programming_errors_propagate(server, tmp_path, monkeypatch):
     "Per-URL failures are reasons; a bug or running out of memory is not: it comes out as the exception it is."
     for exc in (TypeError('a bug'), MemoryError(), NameError('x')):
         def broken(*a, **k): raise exc
-        monkeypatch.setattr(fastbird.fetch, 'load_image', broken)
-        with pytest.raises(type(exc)): download_images(tmp_path, [server.base+'/photo.jpg'], progress=False)
+        monkeypatch.setattr(fastbird.fetch, 'read_image', broken)
+        with pytest.raises(type(exc)): fetch_images(tmp_path, [server.base+'/photo.jpg'], progress=False)
         assert not read_manifest(tmp_path)
     monkeypatch.undo()
     monkeypatch.setattr(fastbird.fetch.urllib.request, 'build_opener', lambda *a: (_ for _ in ()).throw(NameError('oops')))

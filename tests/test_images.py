@@ -3,13 +3,13 @@ every input kind, and the errors that name the image and say why."""
 import io, warnings
 import numpy as np, pytest
 from PIL import Image
-from fastbird.images import MAX_PIXELS, ImageReadError, image_array, image_problem, load_image
+from fastbird.images import MAX_PIXELS, ImageReadError, image_array, image_problem, read_image
 from fetch_server import BROKEN, JPEG, KEPT, bomb_png
 
 def test_pixel_limit_is_an_argument():
-    assert load_image(JPEG).size == (640, 480) and load_image(JPEG, max_size=400).size == (400, 300)
-    assert load_image(JPEG, max_pixels=640*480).size == (640, 480)  # at the limit: fine
-    with pytest.raises(ImageReadError, match='decompression bomb') as e: load_image(JPEG, max_pixels=640*480-1)
+    assert read_image(JPEG).size == (640, 480) and read_image(JPEG, max_size=400).size == (400, 300)
+    assert read_image(JPEG, max_pixels=640*480).size == (640, 480)  # at the limit: fine
+    with pytest.raises(ImageReadError, match='decompression bomb') as e: read_image(JPEG, max_pixels=640*480-1)
     assert e.value.reason.startswith('decompression bomb (640 x 480 pixels')
 
 @pytest.mark.parametrize('flt', ['ignore', 'default', 'error'])
@@ -18,7 +18,7 @@ def test_100_million_pixels_between_pils_limits_is_refused(flt):
     assert Image.MAX_IMAGE_PIXELS < 10_000*10_000 < 2*Image.MAX_IMAGE_PIXELS and MAX_PIXELS < 10_000*10_000
     with warnings.catch_warnings():
         warnings.simplefilter(flt)
-        with pytest.raises(ImageReadError) as e: load_image(bomb_png(10_000, 10_000))
+        with pytest.raises(ImageReadError) as e: read_image(bomb_png(10_000, 10_000))
         assert e.value.reason.startswith('decompression bomb'), e.value.reason
         assert image_problem(bomb_png(10_000, 10_000)).startswith('decompression bomb')
 
@@ -26,18 +26,18 @@ def test_100_million_pixels_between_pils_limits_is_refused(flt):
 def test_over_pils_error_limit_is_refused(flt):
     with warnings.catch_warnings():
         warnings.simplefilter(flt)
-        with pytest.raises(ImageReadError, match='decompression bomb'): load_image(bomb_png(30_000, 30_000))
+        with pytest.raises(ImageReadError, match='decompression bomb'): read_image(bomb_png(30_000, 30_000))
 
 def test_every_input_kind_gives_the_same_photo(tmp_path):
     (tmp_path/'photo.jpg').write_bytes(JPEG)
-    a, b, c = load_image(tmp_path/'photo.jpg'), load_image(JPEG), load_image(Image.open(io.BytesIO(JPEG)))
+    a, b, c = read_image(tmp_path/'photo.jpg'), read_image(JPEG), read_image(Image.open(io.BytesIO(JPEG)))
     assert a.mode == b.mode == c.mode == 'RGB'
     assert np.array_equal(np.asarray(a), np.asarray(b)) and np.array_equal(np.asarray(a), np.asarray(c))
-    assert load_image(str(tmp_path/'photo.jpg')).size == (640, 480) and load_image(memoryview(JPEG)).size == (640, 480)
+    assert read_image(str(tmp_path/'photo.jpg')).size == (640, 480) and read_image(memoryview(JPEG)).size == (640, 480)
 
 @pytest.mark.parametrize('u', list(KEPT))
 def test_every_kind_of_good_image_is_upright_rgb(u):
-    im = load_image(KEPT[u][1], max_size=400)
+    im = read_image(KEPT[u][1], max_size=400)
     assert im.mode == 'RGB' and max(im.size) <= 400
     if u == '/rotated.jpg': assert im.size == (200, 400)  # EXIF orientation applied before shrinking
 
@@ -48,15 +48,15 @@ def test_errors_name_the_image_and_say_why(tmp_path, u, why):
     f = tmp_path/('bad'+u.split('/')[-1]); f.write_bytes(BROKEN[u][1])
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-        with pytest.raises(ImageReadError) as e: load_image(f)
+        with pytest.raises(ImageReadError) as e: read_image(f)
         assert image_problem(f) == e.value.reason
-        with pytest.raises(ImageReadError) as d: load_image(BROKEN[u][1])
+        with pytest.raises(ImageReadError) as d: read_image(BROKEN[u][1])
     assert isinstance(e.value, ValueError) and e.value.reason.startswith(why), e.value.reason
     assert str(e.value) == f"Can't read {f} as an image: {e.value.reason}."
     assert str(d.value).startswith("Can't read the uploaded data as an image: ")
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ImageReadError, match='no such file') as e: load_image(tmp_path/'gone.jpg')
+    with pytest.raises(ImageReadError, match='no such file') as e: read_image(tmp_path/'gone.jpg')
     assert str(tmp_path/'gone.jpg') in str(e.value) and image_problem(tmp_path/'gone.jpg') == 'no such file'
 
 def test_image_array_normalises_each_channel():

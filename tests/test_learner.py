@@ -35,7 +35,7 @@ def test_load_never_unpickles(trained, monkeypatch):
     for mod, name in [(pickle, 'load'), (pickle, 'loads'), (torch, 'load')]: monkeypatch.setattr(mod, name, boom)
     f = sorted((d/'bird').iterdir())[0]
     for engine in ('onnx', 'torch'):
-        m = M.load_model(res.model_dir, engine)
+        m = M.load_classifier(res.model_dir, engine)
         assert m.engine == engine and M.predict(m, f).probs == pytest.approx(M.predict(res.model, f).probs, abs=1e-5)
 
 def test_predict_inputs_and_errors(trained, tmp_path):
@@ -66,7 +66,7 @@ def test_tta_averages_the_left_right_mirror(trained):
     res, d = trained
     f = sorted((d/'bird').iterdir())[0]
     photo = Image.open(f).convert('RGB')
-    saved = M.load_model(M.save_model(replace(res.model, tta=True), d.parent/'tta-model'))
+    saved = M.load_classifier(M.save_classifier(replace(res.model, tta=True), d.parent/'tta-model'))
     assert saved.tta and json.loads((saved.model_dir/'model.json').read_text())['tta'] is True
     for m in (replace(res.model, tta=True), saved):  # through torch, and through the saved ONNX graph
         assert m.tta and M.predict_batch(replace(m, tta=False), [f]) == pytest.approx(M.predict_batch(res.model, [f]), abs=1e-5)
@@ -94,31 +94,33 @@ def _broken_copy(src, dst, fn):
 
 def test_model_file_errors(trained, tmp_path):
     src = trained[0].model_dir
-    with pytest.raises(M.ModelFileError, match='No model folder'): M.load_model(tmp_path/'nope')
+    with pytest.raises(M.ModelFileError, match='No model folder'): M.load_classifier(tmp_path/'nope')
     d = _broken_copy(src, tmp_path/'trunc', lambda d: (d/'model.safetensors').write_bytes((d/'model.safetensors').read_bytes()[:5000]))
-    with pytest.raises(M.ModelFileError, match='damaged'): M.load_model(d)
+    with pytest.raises(M.ModelFileError, match='damaged'): M.load_classifier(d)
     def relabel(d):
         m = json.loads((d/'model.json').read_text()); m['labels'] = ['a', 'b', 'c']; (d/'model.json').write_text(json.dumps(m))
     d = _broken_copy(src, tmp_path/'mis', relabel)
-    with pytest.raises(M.ModelFileError, match="not the graph of this model"): M.load_model(d)
-    with pytest.raises(M.ModelFileError, match="don't fit"): M.load_model(d, engine='torch')
+    with pytest.raises(M.ModelFileError, match="not the graph of the model"): M.load_classifier(d)
+    with pytest.raises(M.ModelFileError, match="don't fit"): M.load_classifier(d, engine='torch')
     def rearch(d):
         m = json.loads((d/'model.json').read_text()); m['arch'] = 'resnet18'; (d/'model.json').write_text(json.dumps(m))
-    with pytest.raises(M.ModelFileError, match="don't fit"): M.load_model(_broken_copy(src, tmp_path/'arch', rearch), engine='torch')
+    d = _broken_copy(src, tmp_path/'arch', rearch)
+    with pytest.raises(M.ModelFileError, match="512 resnet18 features"): M.load_classifier(d)  # the graph is checked against model.json too
+    with pytest.raises(M.ModelFileError, match="don't fit"): M.load_classifier(d, engine='torch')
     d = _broken_copy(src, tmp_path/'json', lambda d: (d/'model.json').write_text('{"labels": '))
-    with pytest.raises(M.ModelFileError, match='not valid JSON'): M.load_model(d)
+    with pytest.raises(M.ModelFileError, match='not valid JSON'): M.load_classifier(d)
     d = _broken_copy(src, tmp_path/'newer', lambda d: (d/'model.json').write_text(json.dumps({**json.loads((d/'model.json').read_text()), 'version': 9})))
-    with pytest.raises(M.ModelFileError, match='newer fastbird'): M.load_model(d)
+    with pytest.raises(M.ModelFileError, match='newer fastbird'): M.load_classifier(d)
     d = _broken_copy(src, tmp_path/'foreign', lambda d: torch.save({'w': torch.zeros(3)}, d/'model.safetensors'))
-    with pytest.raises(M.ModelFileError, match='not a safetensors file'): M.load_model(d)
+    with pytest.raises(M.ModelFileError, match='not a safetensors file'): M.load_classifier(d)
     d = _broken_copy(src, tmp_path/'onnx', lambda d: (d/'model.onnx').write_bytes((d/'model.onnx').read_bytes()[:3000]))
-    with pytest.raises(M.ModelFileError, match='not an ONNX graph'): M.load_model(d)
-    assert M.load_model(d, engine='torch').engine == 'torch'  # the weights are whole: torch still reads them
+    with pytest.raises(M.ModelFileError, match='not an ONNX graph'): M.load_classifier(d)
+    assert M.load_classifier(d, engine='torch').engine == 'torch'  # the weights are whole: torch still reads them
     d = _broken_copy(src, tmp_path/'nograph', lambda d: (d/'model.onnx').unlink())
-    with pytest.raises(M.ModelFileError, match='no model.onnx'): M.load_model(d, engine='onnx')
-    with pytest.raises(ValueError, match='Unknown engine'): M.load_model(src, engine='tensorflow')
+    with pytest.raises(M.ModelFileError, match='no model.onnx'): M.load_classifier(d, engine='onnx')
+    with pytest.raises(ValueError, match='Unknown engine'): M.load_classifier(src, engine='tensorflow')
     pk = tmp_path/'pkl'; pk.mkdir(); (pk/'export.pkl').write_bytes(b'\x80\x04K\x01.')
-    with pytest.raises(M.ModelFileError, match='load_fastai_export'): M.load_model(pk)
+    with pytest.raises(M.ModelFileError, match='load_fastai_export'): M.load_classifier(pk)
 
 def test_fastai_export_needs_explicit_opt_in(tmp_path):
     f = tmp_path/'export.pkl'; f.write_bytes(pickle.dumps({'x': 1}))
@@ -140,7 +142,7 @@ def test_lesson_recipe_logs_plain_lines(tmp_path, capsys, birds):
     assert 'nan' not in out, out
     assert len(res.losses) == 4 and all(np.isfinite(res.losses)) and res.losses[-1] < res.losses[0], res.losses
     assert res.model.head == 'fastai'
-    m = M.load_model(tmp_path/'m')
+    m = M.load_classifier(tmp_path/'m')
     f = sorted((d/'bird').iterdir())[0]
     assert m.engine == 'onnx' and M.predict(m, f).probs == pytest.approx(M.predict(res.model, f).probs, abs=1e-5)
 
@@ -184,10 +186,10 @@ def test_resnet18_models_round_trip(tmp_path, head, birds):
     bb = BACKBONES['resnet18']
     assert bb.mean != bb.std
     m = M.Classifier(['bird', 'forest'], 'resnet18', head, 64, bb.mean, bb.std, bb.interpolation, net=M.build_net('resnet18', head, 2).eval())
-    d = M.save_model(m, tmp_path/'r18')
+    d = M.save_classifier(m, tmp_path/'r18')
     f = sorted((birds/'bird').iterdir())[0]
     for engine in ('onnx', 'torch'):
-        back = M.load_model(d, engine)
+        back = M.load_classifier(d, engine)
         assert (back.arch, back.head, back.engine) == ('resnet18', head, engine)
         assert (back.mean, back.std) == (m.mean, m.std) and back.stats == bb.stats
         assert M.predict(back, f).probs == pytest.approx(M.predict(m, f).probs, abs=1e-5)
@@ -197,13 +199,13 @@ def test_what_a_model_reads_photos_with_round_trips(tmp_path, birds):
     mean, std = (0.3, 0.45, 0.6), (0.15, 0.2, 0.35)
     m = M.Classifier(['bird', 'forest'], ARCH, 'linear', 80, mean, std, 'bicubic', info={'note': 'made up'},
                      net=M.build_net(ARCH, 'linear', 2).eval())
-    d = M.save_model(m, tmp_path/'m')
+    d = M.save_classifier(m, tmp_path/'m')
     meta = json.loads((d/'model.json').read_text())
     assert (meta['mean'], meta['std'], meta['interpolation'], meta['size']) == (list(mean), list(std), 'bicubic', 80)
     fs = [sorted((birds/l).iterdir())[3] for l in ('bird', 'forest')]
     want = M.predict_batch(m, fs)
     for engine in ('onnx', 'torch'):
-        back = M.load_model(d, engine)
+        back = M.load_classifier(d, engine)
         assert (back.mean, back.std, back.interpolation, back.size, back.info) == (mean, std, 'bicubic', 80, {'note': 'made up'})
         assert M.predict_batch(back, fs) == pytest.approx(want, abs=1e-5)
         assert M.model_outputs(back, fs)[1] == pytest.approx(M.model_outputs(m, fs)[1], abs=1e-4)
