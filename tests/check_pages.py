@@ -151,6 +151,8 @@ def main(out='screenshots'):
     browser, out = find_browser(), ROOT/out
     proc = proc_nbs()
     out.mkdir(exist_ok=True)
+    for d in proc.iterdir():  # pictures a page links to (nbs/images/...) sit beside the pages, as on the site
+        if d.is_dir() and not d.name.startswith(('.', '_')): shutil.copytree(d, out/d.name, dirs_exist_ok=True)
     mjs = mermaid_js()
     failed = 0
     nbs = {f: nbformat.read(f, as_version=4) for f in sorted(proc.glob('*.ipynb'))}
