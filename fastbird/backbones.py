@@ -26,7 +26,7 @@ from PIL import Image
 from timm.data import ImageNetInfo
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
-from .images import RESAMPLE, image_array, read_image
+from .images import image_array, read_image
 
 # %% ../nbs/04a_backbones.ipynb #df057032
 RESNET18_URL = ResNet18_Weights.IMAGENET1K_V1.url

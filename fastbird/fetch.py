@@ -10,11 +10,10 @@ __all__ = ['NO_INTERNET', 'COMPLETE', 'write_atomic', 'SearchError', 'cache_dir'
            'fetch_dataset']
 
 # %% ../nbs/01a_fetch.ipynb #2f6d42b0
-import os, io, json, socket, struct, time, uuid, hashlib, shutil, threading, warnings, http.client, urllib.request, urllib.error
+import os, io, json, socket, time, uuid, hashlib, threading, warnings, http.client, urllib.request, urllib.error
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
-from PIL import Image
 from fastcore.parallel import parallel
 from .images import ImageReadError, read_image
 

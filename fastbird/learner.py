@@ -10,7 +10,7 @@ __all__ = ['DEFAULT_SIZE', 'DEFAULT_C', 'RECIPES', 'linear_head_from', 'linear_p
            'lesson_learner', 'train']
 
 # %% ../nbs/04c_learner.ipynb #da887db3
-import math, sys, tempfile, time
+import sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, torch

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
-from .images import ImageReadError, image_array, read_image
+from .images import image_array, read_image
 
 # %% ../nbs/04b_model.ipynb #fc731e7d
 class Prediction(NamedTuple):
