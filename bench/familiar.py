@@ -9,8 +9,8 @@ ONNX engine, as a user runs it), about its own validation photos (new photos of 
 `"known": false` should be small) and about every photo of the other data set (never trained on: the share flagged
 should be large), and about 15 made-up pictures (plain squares of ten colours, five of random noise). Then, through the
 library on the same folder: the time per photo of the check next to the time of inference, the time loading takes,
-`fastbird predict`'s wall time with and without the check, and how much the model folder grew. Prints tables; asserts
-nothing."""
+`fastbird predict`'s wall time with and without the check, and how much the model folder grew. Prints tables, and which
+new photos were flagged (to look at: web-search junk, or a real photo of a label?); asserts nothing."""
 import argparse, json, os, shutil, statistics, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
@@ -64,7 +64,7 @@ def main():
     try:
         sets = {'birds': lesson_data('birds'), 'pets': lesson_data('pets')}
         fake = made_up(Path(tmp))
-        rows, models = [], {}
+        rows, models, odd_ones = [], {}, {}
         for name, other in (('birds', 'pets'), ('pets', 'birds')):
             res = train(sets[name], tmp/name, arch='efficientnet_lite0', recipe=a.recipe, refit=False, verbose=False)
             models[name] = res.model_dir
@@ -72,6 +72,7 @@ def main():
             new, strange, odd = (predict_json(res.model_dir, fs) for fs in (val, get_image_files(sets[other]), fake))
             flagged = lambda ans: np.mean([not o['known'] for o in ans])
             fam = json.loads((res.model_dir/'model.json').read_text())['familiarity']
+            odd_ones[name] = [(f"{f.parent.name}/{f.name}", o['similarity']) for f, o in zip(val, new) if not o['known']]
             rows.append((f"{name} ({', '.join(load_classifier(res.model_dir).labels)})", fam['photos'], fam['threshold'],
                          f"{flagged(new):.1%} of {len(new)}", f"{other}: {flagged(strange):.1%} of {len(strange)}",
                          f"{flagged(odd):.0%} of {len(odd)}", auroc([o['similarity'] for o in new], [o['similarity'] for o in strange])))
@@ -80,6 +81,8 @@ def main():
         print("| model | training photos kept | threshold | new photos of its labels flagged | the other set's photos flagged "
               "| squares, noise flagged | AUROC |\n|---|---|---|---|---|---|---|")
         for r in rows: print(f"| {r[0]} | {r[1]} | {r[2]:.3f} | {r[3]} | {r[4]} | {r[5]} | {r[6]:.3f} |")
+        for name, odd in odd_ones.items():
+            print(f"\nnew photos the {name} model flagged: " + (', '.join(f"{f} ({s:.3f})" for f, s in odd) or 'none'))
 
         d = models['birds']
         m = load_classifier(d)

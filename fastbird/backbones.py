@@ -8,7 +8,7 @@ Docs: https://fastbird-course.github.io/fastbird/backbones.html.md"""
 __all__ = ['RESNET18_URL', 'LITE0_SHA256', 'ARCHS', 'FALLBACK', 'log', 'BACKBONES', 'IMAGENET_GROUPS', 'resnet18_weights_file',
            'resnet18_available', 'BackboneUnavailable', 'packaged_lite0_weights', 'lite0_state_dict',
            'efficientnet_lite0', 'note', 'resolve_arch', 'Backbone', 'backbone', 'imagenet_classes', 'image_tensor',
-           'imagenet_model', 'imagenet_probs', 'imagenet_top', 'group_hits', 'image_features']
+           'imagenet_model', 'imagenet_probs', 'imagenet_top', 'group_hits', 'image_features', 'stage_features']
 
 # %% ../nbs/04a_backbones.ipynb #9ac20b28
 import hashlib, logging, sys, urllib.request, warnings
@@ -136,6 +136,7 @@ class Backbone:
     eval_size:int # ImageNet evaluation: the centre crop's side...
     resize_size:int # ...taken from the photo resized so its shorter side is this
     cut:int=-2 # keep `list(model.children())[:cut]` as the body that makes features
+    stages:tuple=() # names of the body's stages whose pooled outputs join its own in `stage_features`
     @property
     def stats(self): return (list(self.mean), list(self.std))
 
@@ -143,13 +144,15 @@ class Backbone:
 def _resnet18_backbone() -> Backbone:
     "resnet18, prepared as torchvision's `ResNet18_Weights.IMAGENET1K_V1.transforms()` says."
     t = ResNet18_Weights.IMAGENET1K_V1.transforms()
-    return Backbone('resnet18', resnet18, tuple(t.mean), tuple(t.std), t.interpolation.value, t.crop_size[0], t.resize_size[0])
+    return Backbone('resnet18', resnet18, tuple(t.mean), tuple(t.std), t.interpolation.value, t.crop_size[0], t.resize_size[0],
+                    stages=('5', '6'))  # layer2, layer3
 
 def _lite0_backbone() -> Backbone:
     "EfficientNet-Lite0, prepared as timm's `pretrained_cfg` for `tf_efficientnet_lite0` says."
     cfg = timm.get_pretrained_cfg('tf_efficientnet_lite0')
     size = cfg.input_size[-1]
-    return Backbone('efficientnet_lite0', efficientnet_lite0, tuple(cfg.mean), tuple(cfg.std), cfg.interpolation, size, int(size/cfg.crop_pct))
+    return Backbone('efficientnet_lite0', efficientnet_lite0, tuple(cfg.mean), tuple(cfg.std), cfg.interpolation, size, int(size/cfg.crop_pct),
+                    stages=('2.5', '2.6'))  # the last two stages of blocks
 
 BACKBONES = {'resnet18': _resnet18_backbone(), 'efficientnet_lite0': _lite0_backbone()}
 model_meta[efficientnet_lite0] = {'cut': -2, 'split': default_split, 'stats': BACKBONES['efficientnet_lite0'].stats}
@@ -238,14 +241,30 @@ def image_features(files, # image paths (or PIL images)
                    bs:int=32, # images per batch
                    method:str='squish', # how a photo becomes a square: 'squish' or 'crop'
                    flip:bool=False, # mirror each photo left-right first (a cheap augmentation)
-                   device=None # where to compute: fastai's `default_device()` (a GPU when there is one) by default
-                  ) -> torch.Tensor:
-    "The backbone's average-pooled features for each image, float32 of shape (n, d), on the CPU."
+                   device=None, # where to compute: fastai's `default_device()` (a GPU when there is one) by default
+                   stages:bool=False # also give each image's `stage_features` (below), from the same pass
+                  ):
+    "The backbone's average-pooled features for each image, float32 of shape (n, d), on the CPU (and its `stage_features` if `stages`)."
     bb, device = backbone(arch), device or default_device()
     body = create_body(imagenet_model(bb.name), cut=bb.cut).to(device)  # fastai's body: the model without its pooling and classifier
-    out = []
-    for b in _batches(list(files), bs):
+    files, out, sf = list(files), [], []
+    for b in _batches(files or [Image.new('RGB', (64, 64))], bs):  # no files: one blank picture, for the widths
         x = torch.stack([image_tensor(read_image(f), size, bb, method) for f in b]).to(device)
         if flip: x = x.flip(3)
-        out.append(F.adaptive_avg_pool2d(body(x), 1).flatten(1).float().cpu())
-    return torch.cat(out) if out else torch.empty(0, body(torch.zeros(1,3,64,64, device=device)).shape[1])
+        y, s = stage_features(body, x, bb.stages)
+        out.append(y.mean((2, 3)).float().cpu()); sf.append(s.float().cpu())
+    out, sf = (torch.cat(t)[:len(files)] for t in (out, sf))
+    return (out, sf) if stages else out
+
+# %% ../nbs/04a_backbones.ipynb #596f9297
+def stage_features(body:nn.Module, # a backbone's body, as `create_body` makes it
+                   x:torch.Tensor, # a batch of prepared photos, (n, 3, size, size)
+                   stages:tuple # names of `body`'s submodules, e.g. `Backbone.stages`
+                  ) -> tuple:
+    "`body(x)`, and the average-pooled outputs of `stages` and of the body, each scaled to length 1, side by side: (n, d)."
+    got = []
+    hooks = [body.get_submodule(s).register_forward_hook(lambda m, i, o: got.append(o)) for s in stages]
+    try: out = body(x)
+    finally:
+        for h in hooks: h.remove()
+    return out, torch.cat([F.normalize(t.mean((2, 3)), dim=1) for t in got+[out]], 1)

@@ -44,15 +44,16 @@ def linear_probe(X:np.ndarray, # (photos, features) pooled features from `image_
                  arch:str, # the backbone that made the features
                  size:int=DEFAULT_SIZE, # the size the photos were squished to
                  C:float=DEFAULT_C, # inverse regularisation strength
-                 tta:bool=False # also predict on the mirrored photo
+                 tta:bool=False, # also predict on the mirrored photo
+                 stage_X:np.ndarray=None # the same photos' `stage_features`, for the familiarity check (none without them)
                 ) -> Classifier:
-    "A linear probe: logistic regression on a frozen backbone's pooled features `X`, as a `Classifier` that knows what `X` looks like."
+    "A linear probe: logistic regression on a frozen backbone's pooled features `X`, as a `Classifier` (that knows what its photos look like, given `stage_X`)."
     lr = LogisticRegression(C=C, max_iter=5000).fit(X, np.array(labels))
     net = build_net(arch, 'linear', len(lr.classes_), pretrained=True)
     net[1][2] = linear_head_from(lr, len(lr.classes_))
     bb = BACKBONES[arch]
     return Classifier([str(c) for c in lr.classes_], arch, 'linear', size, bb.mean, bb.std, bb.interpolation, tta, net=net.eval(),
-                      familiar=calibrate_familiarity(X))
+                      familiar=None if stage_X is None else calibrate_familiarity(stage_X))
 
 # %% ../nbs/04c_learner.ipynb #6334cc34
 def fit_features(files:list, # training images
@@ -64,7 +65,8 @@ def fit_features(files:list, # training images
                 ) -> Classifier:
     "Compute the frozen backbone's features of `files` and fit a `linear_probe` on them."
     arch = resolve_arch(arch)
-    return linear_probe(image_features(files, arch, size=size).numpy(), labels, arch, size, C, tta)
+    X, stage_X = image_features(files, arch, size=size, stages=True)
+    return linear_probe(X.numpy(), labels, arch, size, C, tta, stage_X.numpy())
 
 # %% ../nbs/04c_learner.ipynb #5b410f14
 def valid_scores(probs, # (photos, labels) predicted probabilities
@@ -171,8 +173,8 @@ def train(data_dir, # folder with one subfolder of photos per label
     start, losses = time.time(), []
     if recipe=='probe':
         size = size or DEFAULT_SIZE
-        X = image_features(trn+val, arch, size=size).numpy()
-        model = linear_probe(X[:len(trn)], ytrn, arch, size)
+        X, stage_X = (t.numpy() for t in image_features(trn+val, arch, size=size, stages=True))
+        model = linear_probe(X[:len(trn)], ytrn, arch, size, stage_X=stage_X[:len(trn)])
     else:
         size = size or 192
         set_seed(seed)  # the new head starts from random numbers: the same ones every run
@@ -185,7 +187,7 @@ def train(data_dir, # folder with one subfolder of photos per label
     scores = valid_scores(predict_batch(model, val), yval, model.labels) if val else {'error': float('nan'), 'log loss': float('nan')}
     err = scores['error']
     refit = refit and recipe=='probe' and bool(val)
-    if refit: model = linear_probe(X, ytrn+yval, arch, size)  # every photo, now that the error is measured
+    if refit: model = linear_probe(X, ytrn+yval, arch, size, stage_X=stage_X)  # every photo, now that the error is measured
     seconds = time.time()-start
     model.info = {'recipe': recipe, 'valid_error': err, 'valid_log_loss': scores['log loss'], 'n_train': len(trn), 'n_valid': len(val), 'refit': refit}
     save_classifier(model, out_dir)

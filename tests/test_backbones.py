@@ -95,6 +95,17 @@ def test_features_shape_flip_and_empty(birds):
     assert torch.allclose(a, P.image_features(fs, 'efficientnet_lite0', size=96, bs=3), atol=1e-4)
     assert P.image_features([], 'efficientnet_lite0').shape == (0, 1280)
 
+def test_stage_features_leave_no_hooks_behind():
+    "`stage_features` takes its stages' outputs with forward hooks, and removes them even when the body fails."
+    from fastai.vision.all import create_body
+    body = create_body(resnet18(), cut=P.BACKBONES['resnet18'].cut)
+    out, f = P.stage_features(body, torch.rand(2, 3, 64, 64), P.BACKBONES['resnet18'].stages)
+    assert out.shape == (2, 512, 2, 2) and f.shape == (2, 128+256+512)
+    assert torch.allclose(f[:, -512:], torch.nn.functional.normalize(out.mean((2, 3)), dim=1))
+    with pytest.raises(RuntimeError): P.stage_features(body, torch.rand(2, 5, 64, 64), P.BACKBONES['resnet18'].stages)  # 5 channels
+    assert not any(m._forward_hooks for m in body.modules())
+    assert P.stage_features(body, torch.rand(1, 3, 64, 64), ())[1].shape == (1, 512)  # no stages: the body's own alone
+
 def test_unreadable_images_are_named(tmp_path):
     bad = tmp_path/'bad.jpg'; bad.write_bytes(b'\xff\xd8\xff\xe0 truncated')
     with pytest.raises(ImageReadError, match='bad.jpg'): P.image_features([bad], 'efficientnet_lite0')

@@ -1,7 +1,8 @@
 """The familiarity check (a model that can say "neither"): its score and threshold on made-up features, a saved model
 folder on both engines, an older folder without it, both training recipes, and what `fastbird predict` prints for a
 photo unlike the training photos. Real photos come from the `birds` and `pets` fixtures (FASTBIRD_DATA)."""
-import json, shutil
+import json, shutil, warnings
+from unittest import TestCase
 from pathlib import Path
 import numpy as np, pytest
 from PIL import Image
@@ -77,7 +78,8 @@ def test_saved_with_the_model(trained):
     fam = meta['familiarity']
     assert (fam['photos'], fam['k'], fam['quantile']) == (24, M.FAMILIAR_K, M.FAMILIAR_QUANTILE)  # refit: every photo
     assert fam['threshold'] == pytest.approx(res.model.familiar.threshold)
-    assert (m/'familiar.safetensors').stat().st_size < 24*1280*2 + 1024  # float16 features and a small header
+    assert meta['features'] == fam['features'] == M.FAMILIAR_FEATURES  # what the graph's `features` are, and what was kept
+    assert (m/'familiar.safetensors').stat().st_size < 24*M.FEATURES[ARCH]*2 + 1024  # float16 features and a small header
 
 def test_engines_agree(trained, unfamiliar, pets):
     "The ONNX graph's features and the torch network's give the same similarities, so the same photos are flagged."
@@ -119,6 +121,38 @@ def test_older_folder_still_predicts(trained, unfamiliar, tmp_path):
     r = fb('predict', str(old), str(unfamiliar[0]))
     assert "doesn't look like" not in r.stdout and r.stdout.split(': ', 1)[1].split(' ', 1)[0] in LABELS
 
+def test_folder_of_the_earlier_check_still_predicts(trained, unfamiliar, tmp_path):
+    "A folder saved when the check compared the body's pooled features alone: its graph and features loaded, it predicts and leaves `known` out."
+    import torch
+    from safetensors.numpy import save_file
+    res, d = trained
+    old = Path(shutil.copytree(res.model_dir, tmp_path/'earlier'))
+    net = M.load_classifier(old, 'torch').net
+    class Pooled(torch.nn.Module):  # the graph as the earlier fastbird exported it: `features` the body's pooled output
+        def __init__(self): super().__init__(); self.body, self.head = net[0], net[1]
+        def forward(self, image): f = self.body(image); return self.head(f).softmax(1), f.mean((2, 3))
+    size = res.model.size
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the exporter's deprecation notes
+        torch.onnx.export(Pooled().eval(), (torch.zeros(1, 3, size, size),), str(old/'model.onnx'), input_names=['image'],
+                          output_names=['probs', 'features'], dynamic_axes={k: {0: 'n'} for k in ('image', 'probs', 'features')}, dynamo=False)
+    meta = json.loads((old/'model.json').read_text())
+    del meta['features']; meta['familiarity']['features'] = M.OLDER_FEATURES
+    (old/'model.json').write_text(json.dumps(meta))
+    save_file({'ref': np.ones((24, M.POOLED[ARCH]), np.float16)}, old/'familiar.safetensors')
+    M._noted.clear()
+    with TestCase().assertLogs('fastbird', 'WARNING') as said: m = M.load_classifier(old)
+    assert m.engine == 'onnx' and m.familiar is None and 'earlier fastbird' in said.output[0]
+    assert M.model_outputs(m, unfamiliar[:1])[1].shape == (1, M.POOLED[ARCH])
+    p = M.predict(m, unfamiliar[0])
+    assert (p.known, p.similarity) == (None, None) and p.probs == pytest.approx(M.predict(res.model, unfamiliar[0]).probs, abs=1e-5)
+    r = fb('predict', str(old), str(unfamiliar[0]), '--json')
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)) == {'image', 'label', 'probs'}
+    meta['features'] = M.FAMILIAR_FEATURES  # a model.json that says its graph gives the stage features, beside a graph that doesn't
+    (old/'model.json').write_text(json.dumps(meta))
+    with pytest.raises(M.ModelFileError, match='not the graph of the model'): M.load_classifier(old)
+
 def test_saving_without_it_removes_a_stale_file(trained, tmp_path):
     res, d = trained
     m = M.load_classifier(Path(shutil.copytree(res.model_dir, tmp_path/'again')), 'torch')
@@ -152,5 +186,5 @@ def test_lesson_recipe_uses_its_fine_tuned_body(tmp_path, birds):
     assert len(fam.ref) == res.n_train == len(trn)
     own = M.familiar_features(M.model_outputs(res.model, trn)[1])
     assert np.abs(fam.ref - own).max() < 2e-3  # float16
-    pretrained = M.familiar_features(image_features(trn, ARCH, size=64).numpy())
+    pretrained = M.familiar_features(image_features(trn, ARCH, size=64, stages=True)[1].numpy())
     assert np.abs(fam.ref - pretrained).max() > 0.05

@@ -105,7 +105,7 @@ def test_model_file_errors(trained, tmp_path):
     def rearch(d):
         m = json.loads((d/'model.json').read_text()); m['arch'] = 'resnet18'; (d/'model.json').write_text(json.dumps(m))
     d = _broken_copy(src, tmp_path/'arch', rearch)
-    with pytest.raises(M.ModelFileError, match="512 resnet18 features"): M.load_classifier(d)  # the graph is checked against model.json too
+    with pytest.raises(M.ModelFileError, match=f"{M.FEATURES['resnet18']} resnet18 features"): M.load_classifier(d)  # the graph is checked against model.json too
     with pytest.raises(M.ModelFileError, match="don't fit"): M.load_classifier(d, engine='torch')
     d = _broken_copy(src, tmp_path/'json', lambda d: (d/'model.json').write_text('{"labels": '))
     with pytest.raises(M.ModelFileError, match='not valid JSON'): M.load_classifier(d)

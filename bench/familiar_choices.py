@@ -1,0 +1,81 @@
+"""How the familiarity check's features, `k` and quantile were chosen: the table in the model notebook.
+
+    .venv/bin/python bench/familiar_choices.py [--splits N]
+
+The features of every photo of the two lesson data sets (birds: bird, forest; pets: cat, dog) and of 15 made-up
+pictures (plain squares of ten colours, five of random noise) are computed once, by `image_features(..., stages=True)`
+at the probe's size, as `train` computes them. Then, for each of N random 80/20 splits (`split_files` with seeds
+0..N-1) and each way of scoring: a `Familiarity` is calibrated on each model's training photos
+(`calibrate_familiarity`), and asked about its held-out fifth (new photos of its labels: the share flagged should be
+small), every photo of the other data set (never trained on: the share flagged should be large) and the made-up
+pictures. Prints the means over the splits, the share of splits where both models flag at most 5% of their new photos
+and at least 95% of the other set's (the bar issue 14 sets), and AUROC (the chance that a new photo of its labels
+scores above a photo of the other set). Asserts nothing."""
+import argparse, os, warnings
+import numpy as np
+from PIL import Image
+
+def made_up() -> list:
+    "Ten plain squares and five pictures of random noise."
+    rng = np.random.default_rng(0)
+    return ([Image.new('RGB', (300, 200), c) for c in ('red', 'green', 'blue', 'grey', 'white', 'black', 'orange', 'skyblue', 'darkgreen', 'brown')]
+            + [Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)) for _ in range(5)])
+
+def auroc(familiar, unfamiliar) -> float:
+    "The chance that a familiar photo's similarity is above an unfamiliar one's."
+    a, b = np.asarray(familiar), np.asarray(unfamiliar)
+    return float((a[:, None] > b[None]).mean() + 0.5*(a[:, None] == b[None]).mean())
+
+def last_layer(S:np.ndarray, width:int) -> np.ndarray:
+    "The body's own part of `stage_features`: its pooled features, scaled to length 1."
+    return S[:, -width:]
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--splits', type=int, default=500, help='random 80/20 splits (default: %(default)s)')
+    a = ap.parse_args()
+    warnings.filterwarnings('ignore')
+    from fastai.vision.all import get_image_files
+    from fastbird.backbones import image_features
+    from fastbird.data import lesson_data, split_files
+    from fastbird.learner import DEFAULT_SIZE
+    from fastbird.model import POOLED, calibrate_familiarity
+    arch = 'efficientnet_lite0'
+    sets = {n: lesson_data(n) for n in ('birds', 'pets')}
+    files = {n: sorted(get_image_files(p)) for n, p in sets.items()}
+    feats = {n: image_features(fs, arch, size=DEFAULT_SIZE, stages=True)[1].numpy() for n, fs in files.items()}
+    fake = image_features(made_up(), arch, size=DEFAULT_SIZE, stages=True)[1].numpy()
+    w = POOLED[arch]
+    ways = [('the last layer', last_layer, 3, 0.02), ('the last layer', last_layer, 3, 0.04),
+            ('three stages', None, 1, 0.02), ('three stages', None, 3, 0.01), ('three stages', None, 3, 0.02), ('three stages', None, 3, 0.03),
+            ('three stages', None, 3, 0.04), ('three stages', None, 5, 0.02), ('three stages', None, 10, 0.02),
+            ('three stages, centred', 'centred', 3, 0.02)]
+    index = {n: {f: i for i, f in enumerate(fs)} for n, fs in files.items()}
+    splits = [{n: np.isin(np.arange(len(files[n])), [index[n][f] for f in split_files(sets[n], 0.2, seed)[1]]) for n in sets}
+              for seed in range(a.splits)]
+    print(f"backbone {arch}, size {DEFAULT_SIZE}, {a.splits} random 80/20 splits of each set ({len(files['birds'])} birds and "
+          f"forests, {len(files['pets'])} cats and dogs), cores {os.cpu_count()}; shares flagged are means over the splits\n")
+    print("| features | k | quantile | birds model: new birds, forests | : cats, dogs | pets model: new cats, dogs | : birds, forests "
+          "| both: squares, noise | splits within both bars | AUROC birds | AUROC pets |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, how, k, q in ways:
+        rows = []
+        for val in splits:
+            r = []
+            for mine, other in (('birds', 'pets'), ('pets', 'birds')):
+                A, O, Z = feats[mine], feats[other], fake
+                if how is last_layer: A, O, Z = (last_layer(t, w) for t in (A, O, Z))
+                if how == 'centred':
+                    mu = A[~val[mine]].mean(0)
+                    A, O, Z = A-mu, O-mu, Z-mu
+                fam = calibrate_familiarity(A[~val[mine]], k, q)
+                new, strange = fam.similarity(A[val[mine]]), fam.similarity(O)
+                r += [(new < fam.threshold).mean(), (strange < fam.threshold).mean(), (fam.similarity(Z) < fam.threshold).mean(),
+                      auroc(new, strange)]
+            rows.append(r)
+        m = np.array(rows).mean(0)
+        ok = np.mean([(r[0] <= 0.05) and (r[1] >= 0.95) and (r[4] <= 0.05) and (r[5] >= 0.95) for r in rows])
+        print(f"| {name} | {k} | {q:.0%} | {m[0]:.1%} | {m[1]:.1%} | {m[4]:.1%} | {m[5]:.1%} | {(m[2]+m[6])/2:.0%} | {ok:.0%} "
+              f"| {m[3]:.3f} | {m[7]:.3f} |")
+
+
+if __name__ == '__main__': main()
