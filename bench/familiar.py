@@ -28,13 +28,18 @@ def auroc(familiar, unfamiliar) -> float:
     a, b = np.asarray(familiar), np.asarray(unfamiliar)
     return float((a[:, None] > b[None]).mean() + 0.5*(a[:, None] == b[None]).mean())
 
+COLOURS = ('red', 'green', 'blue', 'grey', 'white', 'black', 'orange', 'skyblue', 'darkgreen', 'brown')
+
+def made_up_pictures() -> list:
+    "Ten plain squares (of `COLOURS`) and five pictures of random noise."
+    rng = np.random.default_rng(0)
+    return ([Image.new('RGB', (300, 200), c) for c in COLOURS]
+            + [Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)) for _ in range(5)])
+
 def made_up(d:Path) -> list:
-    "Ten plain squares and five pictures of random noise, saved in `d`."
-    rng, fs = np.random.default_rng(0), []
-    for c in ('red', 'green', 'blue', 'grey', 'white', 'black', 'orange', 'skyblue', 'darkgreen', 'brown'):
-        fs.append(d/f'{c}.png'); Image.new('RGB', (300, 200), c).save(fs[-1])
-    for i in range(5):
-        fs.append(d/f'noise{i}.png'); Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)).save(fs[-1])
+    "`made_up_pictures`, saved in `d`."
+    fs = [d/f'{c}.png' for c in COLOURS] + [d/f'noise{i}.png' for i in range(5)]
+    for f, im in zip(fs, made_up_pictures()): im.save(f)
     return fs
 
 def median_time(f, n:int) -> float:

@@ -13,18 +13,7 @@ and at least 95% of the other set's (the bar issue 14 sets), and AUROC (the chan
 scores above a photo of the other set). Asserts nothing."""
 import argparse, os, warnings
 import numpy as np
-from PIL import Image
-
-def made_up() -> list:
-    "Ten plain squares and five pictures of random noise."
-    rng = np.random.default_rng(0)
-    return ([Image.new('RGB', (300, 200), c) for c in ('red', 'green', 'blue', 'grey', 'white', 'black', 'orange', 'skyblue', 'darkgreen', 'brown')]
-            + [Image.fromarray(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)) for _ in range(5)])
-
-def auroc(familiar, unfamiliar) -> float:
-    "The chance that a familiar photo's similarity is above an unfamiliar one's."
-    a, b = np.asarray(familiar), np.asarray(unfamiliar)
-    return float((a[:, None] > b[None]).mean() + 0.5*(a[:, None] == b[None]).mean())
+from familiar import auroc, made_up_pictures  # bench/familiar.py, beside this script
 
 def last_layer(S:np.ndarray, width:int) -> np.ndarray:
     "The body's own part of `stage_features`: its pooled features, scaled to length 1."
@@ -44,7 +33,7 @@ def main():
     sets = {n: lesson_data(n) for n in ('birds', 'pets')}
     files = {n: sorted(get_image_files(p)) for n, p in sets.items()}
     feats = {n: image_features(fs, arch, size=DEFAULT_SIZE, stages=True)[1].numpy() for n, fs in files.items()}
-    fake = image_features(made_up(), arch, size=DEFAULT_SIZE, stages=True)[1].numpy()
+    fake = image_features(made_up_pictures(), arch, size=DEFAULT_SIZE, stages=True)[1].numpy()
     w = POOLED[arch]
     ways = [('the last layer', last_layer, 3, 0.02), ('the last layer', last_layer, 3, 0.04),
             ('three stages', None, 1, 0.02), ('three stages', None, 3, 0.01), ('three stages', None, 3, 0.02), ('three stages', None, 3, 0.03),
