@@ -69,7 +69,7 @@ def run_fastbird(urls, dest, workers):
 def run_fastai(urls, dest, workers):
     from fastai.vision.utils import download_images, verify_images, resize_images
     from fastai.data.transforms import get_image_files
-    fetch_images(dest, urls=urls, n_workers=workers)
+    download_images(dest, urls=urls, n_workers=workers)
     for f in verify_images(get_image_files(dest)): f.unlink()
     resize_images(dest, max_size=400, dest=dest)  # its progress bar goes to stderr
 

@@ -5,7 +5,7 @@
 The features of every photo of the two lesson data sets (birds: bird, forest; pets: cat, dog) and of 15 made-up
 pictures (plain squares of ten colours, five of random noise) are computed once, by `image_features(..., stages=True)`
 at the probe's size, as `train` computes them. Then, for each of N random 80/20 splits (`split_files` with seeds
-0..N-1) and each way of scoring: a `Familiarity` is calibrated on each model's training photos
+0..N-1, of the sorted files) and each way of scoring: a `Familiarity` is calibrated on each model's training photos
 (`calibrate_familiarity`), and asked about its held-out fifth (new photos of its labels: the share flagged should be
 small), every photo of the other data set (never trained on: the share flagged should be large) and the made-up
 pictures. Prints the means over the splits, the share of splits where both models flag at most 5% of their new photos
@@ -14,10 +14,6 @@ scores above a photo of the other set). Asserts nothing."""
 import argparse, os, warnings
 import numpy as np
 from familiar import auroc, made_up_pictures  # bench/familiar.py, beside this script
-
-def last_layer(S:np.ndarray, width:int) -> np.ndarray:
-    "The body's own part of `stage_features`: its pooled features, scaled to length 1."
-    return S[:, -width:]
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -35,27 +31,25 @@ def main():
     feats = {n: image_features(fs, arch, size=DEFAULT_SIZE, stages=True)[1].numpy() for n, fs in files.items()}
     fake = image_features(made_up_pictures(), arch, size=DEFAULT_SIZE, stages=True)[1].numpy()
     w = POOLED[arch]
-    ways = [('the last layer', last_layer, 3, 0.02), ('the last layer', last_layer, 3, 0.04),
-            ('three stages', None, 1, 0.02), ('three stages', None, 3, 0.01), ('three stages', None, 3, 0.02), ('three stages', None, 3, 0.03),
-            ('three stages', None, 3, 0.04), ('three stages', None, 5, 0.02), ('three stages', None, 10, 0.02),
-            ('three stages, centred', 'centred', 3, 0.02)]
+    ways = [('the last layer', 3, 0.02), ('the last layer', 3, 0.04), ('three stages', 1, 0.02), ('three stages', 3, 0.01),
+            ('three stages', 3, 0.02), ('three stages', 3, 0.03), ('three stages', 3, 0.04), ('three stages', 5, 0.02),
+            ('three stages', 10, 0.02), ('three stages, centred', 3, 0.02)]
     index = {n: {f: i for i, f in enumerate(fs)} for n, fs in files.items()}
-    splits = [{n: np.isin(np.arange(len(files[n])), [index[n][f] for f in split_files(sets[n], 0.2, seed)[1]]) for n in sets}
+    splits = [{n: np.isin(np.arange(len(files[n])), [index[n][f] for f in split_files(files[n], 0.2, seed)[1]]) for n in sets}
               for seed in range(a.splits)]
     print(f"backbone {arch}, size {DEFAULT_SIZE}, {a.splits} random 80/20 splits of each set ({len(files['birds'])} birds and "
           f"forests, {len(files['pets'])} cats and dogs), cores {os.cpu_count()}; shares flagged are means over the splits\n")
     print("| features | k | quantile | birds model: new birds, forests | : cats, dogs | pets model: new cats, dogs | : birds, forests "
           "| both: squares, noise | splits within both bars | AUROC birds | AUROC pets |\n|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, how, k, q in ways:
+    for name, k, q in ways:
         rows = []
         for val in splits:
             r = []
             for mine, other in (('birds', 'pets'), ('pets', 'birds')):
                 A, O, Z = feats[mine], feats[other], fake
-                if how is last_layer: A, O, Z = (last_layer(t, w) for t in (A, O, Z))
-                if how == 'centred':
-                    mu = A[~val[mine]].mean(0)
-                    A, O, Z = A-mu, O-mu, Z-mu
+                if name == 'the last layer': A, O, Z = A[:, -w:], O[:, -w:], Z[:, -w:]  # the body's own part, scaled to length 1
+                if name.endswith('centred'):
+                    mu = A[~val[mine]].mean(0); A, O, Z = A-mu, O-mu, Z-mu
                 fam = calibrate_familiarity(A[~val[mine]], k, q)
                 new, strange = fam.similarity(A[val[mine]]), fam.similarity(O)
                 r += [(new < fam.threshold).mean(), (strange < fam.threshold).mean(), (fam.similarity(Z) < fam.threshold).mean(),

@@ -1,8 +1,5 @@
 """fastbird.backbones: backbone choice (offline fallback, a cached resnet18), weight mapping checks, features and
 ImageNet classes on real photos, and how each backbone expects a photo, from its published configuration."""
-import warnings
-from pathlib import Path
-
 import pytest, torch
 from fastai.vision.all import vision_learner
 from torchvision.models import resnet18

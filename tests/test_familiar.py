@@ -78,7 +78,8 @@ def test_saved_with_the_model(trained):
     fam = meta['familiarity']
     assert (fam['photos'], fam['k'], fam['quantile']) == (24, M.FAMILIAR_K, M.FAMILIAR_QUANTILE)  # refit: every photo
     assert fam['threshold'] == pytest.approx(res.model.familiar.threshold)
-    assert meta['features'] == fam['features'] == M.FAMILIAR_FEATURES  # what the graph's `features` are, and what was kept
+    assert meta['features'] == M.FAMILIAR_FEATURES  # what the graph's `features` are, and so the kept ones
+    assert set(fam) == {'photos', 'k', 'quantile', 'threshold'}
     assert (m/'familiar.safetensors').stat().st_size < 24*M.FEATURES[ARCH]*2 + 1024  # float16 features and a small header
 
 def test_engines_agree(trained, unfamiliar, pets):
@@ -137,7 +138,7 @@ def test_folder_of_the_earlier_check_still_predicts(trained, unfamiliar, tmp_pat
         torch.onnx.export(Pooled().eval(), (torch.zeros(1, 3, size, size),), str(old/'model.onnx'), input_names=['image'],
                           output_names=['probs', 'features'], dynamic_axes={k: {0: 'n'} for k in ('image', 'probs', 'features')}, dynamo=False)
     meta = json.loads((old/'model.json').read_text())
-    del meta['features']; meta['familiarity']['features'] = M.OLDER_FEATURES
+    del meta['features']; meta['familiarity']['features'] = 'length 1'  # model.json as the earlier fastbird wrote it
     (old/'model.json').write_text(json.dumps(meta))
     save_file({'ref': np.ones((24, M.POOLED[ARCH]), np.float16)}, old/'familiar.safetensors')
     M._noted.clear()
@@ -152,6 +153,16 @@ def test_folder_of_the_earlier_check_still_predicts(trained, unfamiliar, tmp_pat
     meta['features'] = M.FAMILIAR_FEATURES  # a model.json that says its graph gives the stage features, beside a graph that doesn't
     (old/'model.json').write_text(json.dumps(meta))
     with pytest.raises(M.ModelFileError, match='not the graph of the model'): M.load_classifier(old)
+
+def test_a_features_file_without_the_features_is_refused(trained, tmp_path):
+    from safetensors.numpy import save_file
+    res, d = trained
+    bad = Path(shutil.copytree(res.model_dir, tmp_path/'bad'))
+    save_file({'other': np.ones((24, M.FEATURES[ARCH]), np.float16)}, bad/'familiar.safetensors')  # a safetensors file, but no 'ref'
+    with pytest.raises(M.ModelFileError, match="doesn't hold the training photos' features"): M.load_classifier(bad)
+    save_file({'ref': np.ones((24, M.FEATURES[ARCH]), np.float16)}, bad/'familiar.safetensors')
+    meta = json.loads((bad/'model.json').read_text()); del meta['familiarity']['threshold']; (bad/'model.json').write_text(json.dumps(meta))
+    with pytest.raises(M.ModelFileError, match="doesn't hold the training photos' features"): M.load_classifier(bad)
 
 def test_saving_without_it_removes_a_stale_file(trained, tmp_path):
     res, d = trained

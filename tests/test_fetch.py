@@ -12,7 +12,7 @@ import fastbird.fetch
 from fastbird.fetch import (search_images, SearchError, fetch_images, fetch_bytes, Rejected, TryLater, read_manifest,
                             summarise, fetch_dataset, need_web, NoInternet, NO_INTERNET, COMPLETE, cache_dir, write_atomic)
 from fastbird.data import lesson_data, quarantine_unreadable
-from fetch_server import KEPT, BROKEN, CAP, JPEG, bomb_png
+from fetch_server import KEPT, BROKEN, CAP, JPEG
 
 TIMEOUT = 2.  # per-URL budget in these tests
 

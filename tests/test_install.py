@@ -14,7 +14,7 @@ rebuild it.
 import fcntl, hashlib, json, os, re, shutil, subprocess, sys, tempfile, time, tomllib
 from pathlib import Path
 
-import nbformat, pytest
+import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,6 @@ and its errors, predictions by label name, test-time augmentation, progress in l
 driven as a user would."""
 import json, pickle, shutil
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np, pytest, torch
 from PIL import Image

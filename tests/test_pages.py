@@ -1,5 +1,4 @@
 "The docs page check (tests/check_pages.py) over every page, and proof that it catches what it claims to."
-import nbformat, pytest
 from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell, new_output
 import check_pages as cp
 
