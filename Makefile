@@ -13,7 +13,10 @@ export FASTBIRD_DATA
 # `make demo DATA=DIR` trains on DIR (one subfolder of photos per label) instead of searching the web
 DATA ?= $(wildcard $(FASTBIRD_DATA)/birds)
 
-.PHONY: install browser demo test clean-venv
+.PHONY: install browser demo test test-install clean-venv
+
+# The docs site's browser demo: `make web` builds what its page needs (onnxruntime-web from npm, the backbone's graph)
+include web.mk
 
 install: $(STAMP)
 
@@ -36,11 +39,15 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  { echo "make test needs Chromium and its driver for the browser tests: install the 'chromium' and 'chromium-driver' packages" >&2; exit 1; }
 
-# The lesson notebooks run in tests/test_notebooks.py, each alone outside the checkout on other photos, as learners run
-# them; nbdev-test runs the rest in place. Both skip the cells flagged slow, network or notest.
-test: $(STAMP) browser
-	$(BIN)/nbdev-test --n-workers 2 --timing --file-re '^(index|06a_main)\.ipynb$$'
-	$(BIN)/python -m pytest -q -n 2 --durations=15 tests
+# `make test` runs every notebook and test: the lesson and going-further pages each alone outside the checkout on other
+# photos (tests/test_notebooks.py), the library pages in place as nbdev-test runs them (tests/test_library_pages.py),
+# the docs page check, and the rest of tests/. The flagged cells (slow, network, notest) are left out. The wheel test,
+# which builds and installs fastbird into a fresh environment, has its own target, `make test-install` (CI runs both).
+test: $(STAMP) browser web
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 --ignore=tests/test_install.py tests
+
+test-install: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_install.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,15 +10,9 @@ import argparse, os, signal, socket, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
-SHIM = ("import argparse\nfrom fastbird.app import add_app, add_space\np = argparse.ArgumentParser(prog='fastbird')\n"
-        "sub = p.add_subparsers()\nadd_app(sub); add_space(sub)\na = p.parse_args()\nsys.exit(a.run(a))")
-
 def fastbird(*args) -> list:
-    "`fastbird *args`: through `fastbird.cli` once it lists `app` and `space`, else through their parser pieces alone."
-    registered = subprocess.run([sys.executable, '-c', "from fastbird import app, cli; print(app.add_app in cli.SUBCOMMANDS)"],
-                                capture_output=True, text=True).stdout.strip()=='True'
-    main = "from fastbird.cli import main\nsys.exit(main())" if registered else SHIM
-    return [sys.executable, '-c', f"import sys\n{main}", *map(str, args)]
+    "The command line `fastbird *args`."
+    return [sys.executable, '-m', 'fastbird', *map(str, args)]
 
 def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

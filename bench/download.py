@@ -1,7 +1,9 @@
 """Benchmark: fastbird's `fetch_images` against fastai's `download_images` + `verify_images` + `resize_images`.
 
 One URL set (a few hundred images, most good, some duplicated, slow or broken) is served from a local server on
-127.0.0.1 that adds 50-200 ms latency to every response. Run: `.venv/bin/python bench/download.py [--n 300]`.
+127.0.0.1 that adds 50-200 ms latency to every response; both run on it in turn, in one process, with the same number
+of downloads at once and their own defaults (fastai: a 4 s socket timeout, no retry; fastbird: a stall is 2 s without a
+byte or under 1 KB, retried once, and 10 s for a whole download). Run: `.venv/bin/python bench/download.py [--n 300]`.
 Photos come from fastbird's data folder (`data_root()`: $FASTBIRD_DATA or shared/data), read by path."""
 import warnings; warnings.filterwarnings('ignore', category=FutureWarning)
 import argparse, hashlib, http.server, io, random, shutil, tempfile, threading, time
@@ -96,5 +98,6 @@ def main():
     keys = list(rows['fastbird']); print()
     print(f'{"":20}' + ''.join(f'{n:>12}' for n in rows))
     for k in keys: print(f'{k:20}' + ''.join(f'{rows[n][k]:>12}' for n in rows))
+    print(f"\nfastbird's wall time / fastai's: {float(rows['fastbird']['wall_s'])/float(rows['fastai']['wall_s']):.2f}")
 
 if __name__=='__main__': main()

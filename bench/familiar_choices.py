@@ -23,21 +23,23 @@ def main():
     from fastai.vision.all import get_image_files
     from fastbird.backbones import image_features
     from fastbird.data import lesson_data, split_files
-    from fastbird.learner import DEFAULT_SIZE
-    from fastbird.model import POOLED, calibrate_familiarity
+    from fastbird.backbones import BACKBONES
+    from fastbird.model import calibrate_familiarity
     arch = 'efficientnet_lite0'
+    size = BACKBONES[arch].size  # the probe's, as `train` computes them
     sets = {n: lesson_data(n) for n in ('birds', 'pets')}
     files = {n: sorted(get_image_files(p)) for n, p in sets.items()}
-    feats = {n: image_features(fs, arch, size=DEFAULT_SIZE, stages=True)[1].numpy() for n, fs in files.items()}
-    fake = image_features(made_up_pictures(), arch, size=DEFAULT_SIZE, stages=True)[1].numpy()
-    w = POOLED[arch]
+    both = {n: image_features(fs, arch, size=size, stages=True) for n, fs in files.items()}
+    feats = {n: sf.numpy() for n, (_, sf) in both.items()}
+    fake = image_features(made_up_pictures(), arch, size=size, stages=True)[1].numpy()
+    w = both['birds'][0].shape[1]  # the body's own pooled features: the last part of `stage_features`
     ways = [('the last layer', 3, 0.02), ('the last layer', 3, 0.04), ('three stages', 1, 0.02), ('three stages', 3, 0.01),
             ('three stages', 3, 0.02), ('three stages', 3, 0.03), ('three stages', 3, 0.04), ('three stages', 5, 0.02),
             ('three stages', 10, 0.02), ('three stages, centred', 3, 0.02)]
     index = {n: {f: i for i, f in enumerate(fs)} for n, fs in files.items()}
     splits = [{n: np.isin(np.arange(len(files[n])), [index[n][f] for f in split_files(files[n], 0.2, seed)[1]]) for n in sets}
               for seed in range(a.splits)]
-    print(f"backbone {arch}, size {DEFAULT_SIZE}, {a.splits} random 80/20 splits of each set ({len(files['birds'])} birds and "
+    print(f"backbone {arch}, size {size}, {a.splits} random 80/20 splits of each set ({len(files['birds'])} birds and "
           f"forests, {len(files['pets'])} cats and dogs), cores {os.cpu_count()}; shares flagged are means over the splits\n")
     print("| features | k | quantile | birds model: new birds, forests | : cats, dogs | pets model: new cats, dogs | : birds, forests "
           "| both: squares, noise | splits within both bars | AUROC birds | AUROC pets |\n|---|---|---|---|---|---|---|---|---|---|---|")

@@ -1,5 +1,6 @@
-"""Time and memory of `fastbird predict MODEL PHOTO` for one photo: ONNX Runtime (the saved graph), through torch (the
-same folder without its graph), and the code of an earlier commit (`--before`), each in a fresh process.
+"""Time and memory of predicting one photo, each in a fresh process: `fastbird predict MODEL PHOTO` (ONNX Runtime, the
+saved graph), the same folder through torch (`load_classifier(MODEL, engine='torch')`), and, with `--before REV`,
+`fastbird predict` of an earlier commit (which must read the same model format).
 
     .venv/bin/python bench/predict.py [--data DIR] [--before REV] [--repeat N]
 
@@ -22,7 +23,7 @@ def run(cmd, env=None) -> tuple:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--data', help='folder with one subfolder of photos per label (default: lesson_data("birds"))')
-    ap.add_argument('--before', default='692cdb8', help='git revision whose `fastbird predict` to compare with (default: %(default)s, before the ONNX path)')
+    ap.add_argument('--before', help='git revision whose `fastbird predict` to compare with (none by default)')
     ap.add_argument('--repeat', type=int, default=3, help='runs of each case; the median time is shown (default: %(default)s)')
     a = ap.parse_args()
     # this process stays small (no fastbird, no torch), since a child's peak memory counts what it was forked from
@@ -33,14 +34,15 @@ def main():
     model = tmp/'model'
     subprocess.run([sys.executable, '-m', 'fastbird', 'train', str(data), '--out', str(model), '--arch', 'efficientnet_lite0'],
                    check=True, capture_output=True)
-    torch_only = Path(shutil.copytree(model, tmp/'torch-only')); (torch_only/'model.onnx').unlink()
     fb = [sys.executable, '-m', 'fastbird', 'predict']
+    through_torch = ("import sys; from fastbird.model import load_classifier, predict; "
+                     "print(predict(load_classifier(sys.argv[1], engine='torch'), sys.argv[2]).label)")
     cases = {'ONNX Runtime (this commit)': (fb+[str(model), photo], None),
-             'through torch, no graph (this commit)': (fb+[str(torch_only), photo], None)}
+             'through torch (this commit)': ([sys.executable, '-c', through_torch, str(model), photo], None)}
     if a.before:
         wt = tmp/'before'
         subprocess.run(['git', '-C', str(ROOT), 'worktree', 'add', '--detach', str(wt), a.before], check=True, capture_output=True)
-        cases[f'before ({a.before}), torch'] = (fb+[str(torch_only), photo], {**os.environ, 'PYTHONPATH': str(wt)})
+        cases[f'before ({a.before})'] = (fb+[str(model), photo], {**os.environ, 'PYTHONPATH': str(wt)})
     try:
         print(f"one photo ({Path(photo).name}), model {model.name}: {sum(f.stat().st_size for f in model.iterdir())/2**20:.1f} MB, "
               f"{a.repeat} runs each, cores {os.cpu_count()}\n")

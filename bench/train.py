@@ -4,13 +4,15 @@ Runs in one process on `birds` and `pets` (from `$FASTBIRD_DATA` or `../shared/d
 held-out split (the lesson's `RandomSplitter(0.2, seed=42)`) and the same backbone, and prints for each recipe: wall
 time of training, training images per second (training photos / wall time), and error and accuracy on the held-out
 photos. The lesson's recipe is exactly `vision_learner(dls, arch, metrics=error_rate).fine_tune(3)` on
-`Resize(192, method='squish')` batches of 32, default learning rate; fastbird's default is the linear probe, `fit_features` (logistic regression on
-the frozen backbone's pooled features at `DEFAULT_SIZE`).
+`Resize(192, method='squish')` batches of 32, default learning rate; fastbird's default is the linear probe,
+`fit_features` (logistic regression on the frozen backbone's pooled features at the backbone's own size).
 
-`--why` adds variants on birds that separate the reasons the lesson's recipe does worse on ~170 photos.
-Timings on a shared CPU are noisy: the load average is printed before and after.
+`--why` adds variants on birds that separate the reasons the lesson's recipe does worse on ~170 photos. `--sizes 192
+224` adds the linear probe at each size, on the same split of each data set (the probe's size is its backbone's own,
+224, rather than the lesson's 192: this prints why). Timings on a shared CPU are noisy: the load average is printed
+before and after.
 
-    .venv/bin/python bench/train.py [--arch auto] [--datasets birds pets] [--why]
+    .venv/bin/python bench/train.py [--arch auto] [--datasets birds pets] [--why] [--sizes 192 224] [--only-sizes]
 """
 import argparse, os, tempfile, time, warnings
 from pathlib import Path
@@ -33,7 +35,7 @@ def why(path, arch):
     from fastbird.data import split_files
     from fastbird.backbones import BACKBONES
     from fastbird.model import from_learner
-    from fastbird.learner import fit_features, valid_error
+    from fastbird.learner import LESSON_SIZE, fit_features, valid_error
     trn, val = split_files(path)
     ytrn, yval = [parent_label(f) for f in trn], [parent_label(f) for f in val]
     variants = [('fine_tune(3) (lesson)', 32, lambda l: l.fine_tune(3)),
@@ -46,11 +48,25 @@ def why(path, arch):
         dls = lesson_block().dataloaders(path, bs=bs, num_workers=0)
         learn = vision_learner(dls, BACKBONES[arch].arch, metrics=error_rate, path=tempfile.mkdtemp())
         with learn.no_bar(), learn.no_logging(): fit(learn)
-        report(path.name, name, len(trn), len(val), time.time()-start, valid_error(from_learner(learn, 192), val, yval))
+        report(path.name, name, len(trn), len(val), time.time()-start, valid_error(from_learner(learn, LESSON_SIZE), val, yval))
     for C in (0.03, 0.3, 3.0):
         start = time.time()
         m = fit_features(trn, ytrn, arch, C=C)
         report(path.name, f'linear probe C={C}', len(trn), len(val), time.time()-start, valid_error(m, val, yval))
+
+def sizes(path, arch, sizes, seed=42):
+    "The linear probe at each of `sizes`, fit on the same training photos and scored on the same held-out ones."
+    from fastai.vision.all import parent_label
+    from fastbird.data import split_files
+    from fastbird.learner import fit_features, valid_scores
+    from fastbird.model import predict_batch
+    trn, val = split_files(path, seed=seed)
+    ytrn, yval = [parent_label(f) for f in trn], [parent_label(f) for f in val]
+    for size in sizes:
+        start = time.time()
+        m = fit_features(trn, ytrn, arch, size=size)
+        s = valid_scores(predict_batch(m, val), yval, m.labels)
+        report(path.name, f'linear probe @{size}', len(trn), len(val), time.time()-start, s['error'], s['log loss'])
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -58,16 +74,23 @@ def main():
     p.add_argument('--datasets', nargs='+', default=['birds', 'pets'])
     p.add_argument('--repeat', type=int, default=0, help='also average over this many other random splits')
     p.add_argument('--why', action='store_true', help='also run the variants that explain the difference (birds)')
+    p.add_argument('--sizes', type=int, nargs='+', help='also the linear probe at each of these sizes, on the same split')
+    p.add_argument('--only-sizes', action='store_true', help='run only the sizes (with --sizes)')
     a = p.parse_args()
     warnings.filterwarnings('ignore', category=FutureWarning)
     from fastbird.data import lesson_data
     from fastbird.data import split_files
-    from fastbird.learner import DEFAULT_SIZE, train
-    from fastbird.backbones import resolve_arch
+    from fastbird.learner import LESSON_SIZE, train
+    from fastbird.backbones import BACKBONES, resolve_arch
     arch = resolve_arch(a.arch)
     print(f"backbone {arch}; torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; "
           f"load average before {os.getloadavg()[0]:.1f} (shared CPU: timings are noisy)", flush=True)
-    names = {'lesson': 'lesson: fine_tune(3) @192', 'probe': f'linear probe @{DEFAULT_SIZE}'}
+    names = {'lesson': f'lesson: fine_tune(3) @{LESSON_SIZE}', 'probe': f'linear probe @{BACKBONES[arch].size}'}
+    if a.sizes:
+        print(f"\nthe linear probe at each size, on the lesson's split (RandomSplitter(0.2, seed=42))", flush=True)
+        row(*HEADER)
+        for ds in a.datasets: sizes(lesson_data(ds), arch, a.sizes)
+        if a.only_sizes: return
     seeds = [42] + list(range(1, a.repeat+1))
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

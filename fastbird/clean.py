@@ -19,14 +19,14 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from .images import ImageReadError, read_image
 from .backbones import IMAGENET_GROUPS, image_features, imagenet_classes, imagenet_probs, resolve_arch
 from .model import predict
-from .learner import DEFAULT_C, DEFAULT_SIZE
+from .learner import DEFAULT_C
 
 # %% ../nbs/library/08_clean.ipynb #d7651654
 def rank_suspects(path, # folder with one subfolder of images per label
-                  arch:str='auto', # 'auto', 'resnet18' or 'efficientnet_lite0'
-                  size:int=DEFAULT_SIZE, # image size for the features
+                  arch:str='auto', # 'auto', or a key of `BACKBONES`: 'resnet18' or 'efficientnet_lite0'
+                  size:int|None=None, # image size for the features; by default the backbone's own
                   folds:int=5, # cross-validation folds
-                  expect:dict=None # label -> ImageNet group ('bird', 'cat', 'dog'); by default labels named like a group
+                  expect:dict=None # label -> ImageNet group ('bird', 'cat', 'dog'); default: labels named like one
                  ) -> pd.DataFrame:
     "Every photo under `path`, most suspect first: out-of-fold loss, plus how little ImageNet sees the expected group."
     arch = resolve_arch(arch)
@@ -40,7 +40,8 @@ def rank_suspects(path, # folder with one subfolder of images per label
     p_label = p[np.arange(len(y)), np.searchsorted(classes, y)]
     probs = imagenet_probs(files, arch)
     expect = {l: l for l in classes if l in IMAGENET_GROUPS} if expect is None else expect
-    group_p = np.array([probs[i, IMAGENET_GROUPS[expect[l]]].sum().item() if l in expect else np.nan for i,l in enumerate(y)])
+    group_p = np.array([probs[i, IMAGENET_GROUPS[expect[l]]].sum().item() if l in expect else np.nan
+                        for i,l in enumerate(y)])
     top = probs.max(1)
     names = imagenet_classes()
     df = pd.DataFrame({'file': files, 'label': y, 'p_label': p_label.round(4), 'looks_like': classes[p.argmax(1)],
@@ -53,12 +54,14 @@ def rank_suspects(path, # folder with one subfolder of images per label
 # %% ../nbs/library/08_clean.ipynb #16b5d263
 def show_suspects(df:pd.DataFrame, # from `rank_suspects`
                   n:int=12, # how many to show
-                  ncols:int=6):
+                  ncols:int=6 # photos a row
+                 ):
     "A picture grid of the `n` most suspect photos, titled with their label, the model's view and ImageNet's."
     rows = df.head(n)
     nrows = (len(rows)+ncols-1)//ncols
-    show_images([read_image(f).resize((160,160)) for f in rows.file], nrows=nrows, ncols=ncols, figsize=(2*ncols, 2.6*nrows),
-                titles=[f"{r.label}: p={r.p_label:.2f}\n{r.imagenet[:18]}" for r in rows.itertuples()])
+    titles = [f"{r.label}: p={r.p_label:.2f}\n{r.imagenet[:18]}" for r in rows.itertuples()]
+    show_images([read_image(f).resize((160,160)) for f in rows.file], nrows=nrows, ncols=ncols,
+                figsize=(2*ncols, 2.6*nrows), titles=titles)
 
 # %% ../nbs/library/08_clean.ipynb #09344dad
 def _thumb(f, size:int=128) -> bytes:
@@ -68,7 +71,7 @@ def _thumb(f, size:int=128) -> bytes:
 
 # %% ../nbs/library/08_clean.ipynb #cbbb29a3
 class Cleaner:
-    "Review suspect photos label by label; choices (keep, delete, or move to a label) persist across labels until `apply`."
+    "Review suspect photos label by label; choices (keep, delete, move to a label) stay across labels until `apply`."
     KEEP, DELETE = '<keep>', '<delete>'
     def __init__(self, suspects:pd.DataFrame, # from `rank_suspects`
                  n:int=8 # photos shown per label
@@ -83,7 +86,8 @@ class Cleaner:
         self.apply_button.on_click(lambda b: self.apply())
         self.widget = widgets.VBox([widgets.HBox([self.label, self.apply_button]), self.grid, self.status])
         self.refresh()
-    def __repr__(self): return f"Cleaner({len(self.df)} photos, labels={self.labels}, {len(self.choices)} change(s) chosen)"
+    def __repr__(self):
+        return f"Cleaner({len(self.df)} photos, labels={self.labels}, {len(self.choices)} change(s) chosen)"
 
 # %% ../nbs/library/08_clean.ipynb #08e61f97
 @patch
@@ -142,20 +146,26 @@ def _ipython_display_(self:Cleaner):
     display(self.widget)
 
 # %% ../nbs/library/08_clean.ipynb #05688a9f
+def _answer_line(p, # a `Prediction`
+                 positive:str # the label whose probability is reported
+                ) -> str:
+    "What the upload button says of one photo: the lesson's sentence, or that it looks like none of the labels."
+    what = positive if positive in p.probs else p.label
+    answer = f"{p.label}. Probability it's a {what}: {p.probs[what]:.4f}"
+    if p.known is False: return f"doesn't look like any of: {', '.join(p.probs)}. (If it had to choose: {answer})"
+    return f"This is a: {answer}"
+
 def bird_uploader(model, # a `Classifier` (e.g. from `load_classifier`) or a `Learner`
                   positive:str='bird' # the label whose probability is reported, like the lesson's
                  ) -> widgets.VBox:
-    "An upload button that answers 'This is a: ... Probability it's a bird: ...' for each uploaded photo, or that it looks like none of the labels."
+    "An upload button that answers 'This is a: ... Probability it's a bird: ...' for each uploaded photo."
     up = widgets.FileUpload(accept='image/*', multiple=True, description='Upload photo')
     out = widgets.HTML()
     def on_upload(change=None):
         lines = []
         for item in up.value:
-            try: p = predict(model, bytes(item['content']))
-            except ImageReadError: lines.append(f"<b>{item['name']}</b>: not an image I can read."); continue
-            what = positive if positive in p.probs else p.label
-            said = f"This is a: {p.label}. Probability it's a {what}: {p.probs[what]:.4f}"
-            if p.known is False: said = f"doesn't look like any of: {', '.join(p.probs)}. (If it had to choose: {p.label}. Probability it's a {what}: {p.probs[what]:.4f})"
+            try: said = _answer_line(predict(model, bytes(item['content'])), positive)
+            except ImageReadError: said = "not an image I can read."
             lines.append(f"<b>{item['name']}</b>: {said}")
         out.value = '<br>'.join(lines)
     up.observe(on_upload, 'value')

@@ -36,7 +36,8 @@ class measure:
                  interval:float=0.005 # seconds between memory samples
                 ):
         if images is not None and images < 0: raise ValueError(f"images={images}: give a count of at least 0, or None")
-        if interval <= 0: raise ValueError(f"interval={interval}: memory must be sampled every few milliseconds, e.g. 0.005")
+        if interval <= 0:
+            raise ValueError(f"interval={interval}: memory must be sampled every few milliseconds, e.g. 0.005")
         self.cost, self.interval, self._proc = Cost(step, images), interval, psutil.Process()
 
     def _sample(self):
@@ -66,7 +67,8 @@ class measure:
 def cost_table(costs:list # `Cost`s, from `measure`
               ) -> pd.DataFrame:
     "The `Cost`s as a table, one row per step."
-    return pd.DataFrame([dict(step=c.step, images=c.images, seconds=round(c.seconds, 3), cpu_seconds=round(c.cpu_seconds, 3),
+    return pd.DataFrame([dict(step=c.step, images=c.images, seconds=round(c.seconds, 3),
+                              cpu_seconds=round(c.cpu_seconds, 3),
                               images_per_second=None if c.per_second is None else round(c.per_second, 1),
                               peak_memory_mb=round(c.peak_mb), added_memory_mb=round(c.peak_mb - c.start_mb))
                          for c in costs]).set_index('step')

@@ -27,8 +27,8 @@ def sample_per_label(y:np.ndarray, # labels of all images
     for label in np.unique(y[idx]):
         have = idx[y[idx] == label]
         if len(have) < n:
-            raise ValueError(f"Label {str(label)!r} has only {len(have)} training images, fewer than the {n} asked for: "
-                             f"ask for at most {len(have)} per label, or None for all")
+            raise ValueError(f"Label {str(label)!r} has only {len(have)} training images, fewer than the {n} asked "
+                             f"for: ask for at most {len(have)} per label, or None for all")
         out.append(rng.choice(have, n, replace=False))
     return np.concatenate(out)
 

@@ -11,6 +11,7 @@ __all__ = ['LESSON_LABELS', 'split_files', 'lesson_block', 'DataError', 'check_i
 # %% ../nbs/library/02_data.ipynb #1191ac3a
 import json, os, shutil, warnings
 from pathlib import Path
+from fastcore.meta import delegates
 from fastai.vision.all import (DataBlock, ImageBlock, CategoryBlock, get_image_files, image_extensions, RandomSplitter,
                                parent_label, Resize)
 from .images import image_problem
@@ -21,7 +22,7 @@ def split_files(items, # a folder with one subfolder of images per label, or a l
                 valid_pct:float=0.2, # share of photos held out for validation
                 seed:int=42 # the lesson's seed, so the split is the lesson's
                ) -> tuple: # (training files, validation files)
-    "Training and validation files of `items`, split exactly as the lesson's `RandomSplitter(valid_pct, seed)` over `get_image_files`."
+    "Training and validation files of `items`, split as the lesson's `RandomSplitter(valid_pct, seed)` splits them."
     files = list(get_image_files(items)) if isinstance(items, (str, Path)) else list(items)
     tr, va = RandomSplitter(valid_pct, seed)(files)
     return [files[i] for i in tr], [files[i] for i in va]
@@ -54,31 +55,42 @@ def check_image_folder(path, # folder with one subfolder of images per label
                       ) -> dict: # label -> list of image paths
     "Check `path` is usable for training: raise `DataError` saying what to fix, else map each label to its images."
     path = Path(path)
-    if not path.exists(): raise DataError(f"No folder at {path}. Give the folder that holds one subfolder of photos per label (e.g. birds/ with bird/ and forest/ in it).")
-    if not path.is_dir(): raise DataError(f"{path} is a file, not a folder. Give the folder that holds one subfolder of photos per label.")
-    if not any(path.iterdir()): raise DataError(f"{path} is empty. Put one subfolder of photos per label in it (e.g. bird/ and forest/), or fetch some with `fastbird.fetch`.")
+    one_per_label = "Give the folder that holds one subfolder of photos per label"
+    if not path.exists():
+        raise DataError(f"No folder at {path}. {one_per_label} (e.g. birds/ with bird/ and forest/ in it).")
+    if not path.is_dir(): raise DataError(f"{path} is a file, not a folder. {one_per_label}.")
+    if not any(path.iterdir()):
+        raise DataError(f"{path} is empty. Put one subfolder of photos per label in it (e.g. bird/ and forest/), "
+                        "or fetch some with `fastbird.fetch`.")
     fns = get_image_files(path)
-    if not fns: raise DataError(f"No images in {path} or its subfolders (looked for files ending in .jpg, .png, .webp and other image extensions). Put one subfolder of photos per label in it.")
+    if not fns: raise DataError(f"No images in {path} or its subfolders (looked for files ending in .jpg, .png, .webp "
+                                "and other image extensions). Put one subfolder of photos per label in it.")
     loose = [f for f in fns if f.parent==path]
-    if loose: raise DataError(f"{len(loose)} images sit directly in {path} ({_show(loose, path)}). An image's label is the name of its folder: move them into a subfolder named after their label.")
+    if loose: raise DataError(f"{len(loose)} images sit directly in {path} ({_show(loose, path)}). An image's label is "
+                              "the name of its folder: move them into a subfolder named after their label.")
     broken = [(f, e) for f in fns if (e := image_problem(f))]
     if broken:
-        lines = '\n'.join(f"  {f.relative_to(path)}: {e}" for f,e in broken[:10]) + (f"\n  ... and {len(broken)-10} more" if len(broken)>10 else '')
+        lines = '\n'.join(f"  {f.relative_to(path)}: {e}" for f,e in broken[:10])
+        if len(broken)>10: lines += f"\n  ... and {len(broken)-10} more"
         raise DataError(f"{len(broken)} of {len(fns)} files in {path} are not readable images:\n{lines}\n"
-                        "Delete them, or move them out of the way with `quarantine_unreadable` (hidden folders such as .quarantine/ are ignored), then try again.")
+                        "Delete them, or move them out of the way with `quarantine_unreadable` (hidden folders such "
+                        "as .quarantine/ are ignored), then try again.")
     labels = {}
     for f in fns: labels.setdefault(parent_label(f), []).append(f)
     labels = dict(sorted(labels.items()))
     if len(labels)<2:
         (lbl, fs), = labels.items()
-        raise DataError(f"Only one label in {path}: {lbl!r} ({len(fs)} images). A classifier needs at least two: add a subfolder of photos for each other label (e.g. forest/ beside bird/).")
+        raise DataError(f"Only one label in {path}: {lbl!r} ({len(fs)} images). A classifier needs at least two: add "
+                        "a subfolder of photos for each other label (e.g. forest/ beside bird/).")
     few = {k:len(v) for k,v in labels.items() if len(v)<min_per_label}
-    if few: raise DataError(f"Too few photos for {', '.join(f'{k!r} ({n})' for k,n in few.items())}: each label needs at least {min_per_label}, so that training and validation can both see it. Add photos to those folders, or remove the label's folder.")
+    if few: raise DataError(f"Too few photos for {', '.join(f'{k!r} ({n})' for k,n in few.items())}: each label needs "
+                            f"at least {min_per_label}, so that training and validation can both see it. Add photos "
+                            "to those folders, or remove the label's folder.")
     return labels
 
 # %% ../nbs/library/02_data.ipynb #298d143f
 def quarantine_unreadable(path, # folder of images (searched recursively)
-                          quarantine:str='.quarantine' # sub-folder of `path` that receives them (hidden: `get_image_files` skips it)
+                          quarantine:str='.quarantine' # sub-folder of `path` to move them to (hidden: skipped)
                          ) -> list:
     "Move image files under `path` that can't be read into `path/quarantine`; `(file, reason)` for each one moved."
     path, res = Path(path), []
@@ -94,7 +106,7 @@ LESSON_LABELS = {'birds': ['bird', 'forest'], 'pets': ['cat', 'dog']}
 
 # %% ../nbs/library/02_data.ipynb #f25ee443
 def data_root() -> Path:
-    "Where fastbird looks for photos: `$FASTBIRD_DATA`, else a `shared/data` folder beside the project, else `~/.fastbird/data`."
+    "Where fastbird finds photos: `$FASTBIRD_DATA`, else a `shared/data` beside the project, else `~/.fastbird/data`."
     if os.environ.get('FASTBIRD_DATA'): return Path(os.environ['FASTBIRD_DATA']).expanduser()
     for p in [Path.cwd(), *Path.cwd().parents]:
         if (p/'shared'/'data').is_dir(): return p/'shared'/'data'
@@ -106,14 +118,16 @@ def _complete(path:Path, labels) -> bool:
     m = path/COMPLETE
     try: marked = json.loads(m.read_text()) if m.exists() else {}
     except (OSError, ValueError): marked = {}
-    if isinstance(marked, dict) and isinstance(marked.get('labels'), list) and set(labels)<=set(marked['labels']): return True
+    if isinstance(marked, dict) and isinstance(marked.get('labels'), list) and set(labels)<=set(marked['labels']):
+        return True
     return all((path/l).is_dir() and not (path/l/'manifest.jsonl').exists() and
                any(f.suffix.lower() in image_extensions for f in (path/l).iterdir()) for l in labels)
 
 # %% ../nbs/library/02_data.ipynb #5c1bd054
+@delegates(fetch_dataset)
 def lesson_data(name:str='birds', # 'birds' (bird, forest) or 'pets' (cat, dog)
-                fetch=None, # function(path, labels, **kwargs) -> table of kept photos per label; `fetch_dataset` by default
-                **kwargs # passed to `fetch` when the photos must be fetched
+                fetch=None, # function(path, labels, **kwargs) -> table of photos kept per label (`fetch_dataset`)
+                **kwargs # passed to `fetch` when the photos must be fetched: `fetch_dataset`'s arguments
                ) -> Path:
     "Folder of labelled photos for `name`: a complete local copy, else fetched from the web (completing a partial one)."
     __tracebackhide__ = True
@@ -123,6 +137,7 @@ def lesson_data(name:str='birds', # 'birds' (bird, forest) or 'pets' (cat, dog)
     need_web()
     tbl = (fetch or fetch_dataset)(path, labels, **kwargs)
     if not _complete(path, labels):
-        warnings.warn(f"Only {', '.join(f'{n} {l}' for l, n in tbl['kept'].items())} photos could be fetched into {path}; "
-                      "it works as it is, and calling lesson_data again later tries to complete it.", stacklevel=2)
+        got = ', '.join(f'{n} {l}' for l, n in tbl['kept'].items())
+        warnings.warn(f"Only {got} photos could be fetched into {path}; it works as it is, and calling lesson_data "
+                      "again later tries to complete it.", stacklevel=2)
     return path

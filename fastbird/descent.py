@@ -14,6 +14,7 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from dataclasses import dataclass, field
 from fastai.torch_core import default_device
+from sklearn.metrics import accuracy_score
 
 # %% ../nbs/library/10_descent.ipynb #b9bc4402
 def noisy(f, # the true function of `x`
@@ -171,4 +172,4 @@ def accuracy_of(logits:torch.Tensor, # scores, shape (n,)
                ) -> float:
     "Fraction of items where the score's sign agrees with the label."
     _check_same(logits, targs)
-    return ((logits>0).float()==targs.to(logits.device)).float().mean().item()
+    return float(accuracy_score(targs.detach().cpu().numpy(), (logits>0).float().detach().cpu().numpy()))

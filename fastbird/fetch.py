@@ -10,11 +10,11 @@ __all__ = ['NO_INTERNET', 'COMPLETE', 'write_atomic', 'SearchError', 'cache_dir'
            'fetch_dataset']
 
 # %% ../nbs/library/01_fetch.ipynb #2f6d42b0
-import os, io, json, socket, time, uuid, hashlib, threading, warnings, http.client, urllib.request, urllib.error
-from email.utils import parsedate_to_datetime
+import os, io, json, socket, time, uuid, hashlib, itertools, queue, threading, warnings, urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
-from fastcore.parallel import parallel
+from urllib.parse import urljoin, urlsplit
+import urllib3
+from fastcore.meta import delegates
 from .images import ImageReadError, read_image
 
 # %% ../nbs/library/01_fetch.ipynb #09b323ce
@@ -124,7 +124,7 @@ NO_INTERNET = ("No internet: on Kaggle, switch 'Internet' on in the notebook's s
 # %% ../nbs/library/01_fetch.ipynb #29bc3467
 class NoInternet(SearchError):
     "The image search can't be reached; the message is one line saying what to do."
-    def _render_traceback_(self): return [f'{type(self).__name__}: {self}']  # how IPython shows it: that line, no traceback
+    def _render_traceback_(self): return [f'{type(self).__name__}: {self}']  # all IPython shows: that line
 
 # %% ../nbs/library/01_fetch.ipynb #a4446b75
 def need_web(host:str='duckduckgo.com', # the image search's host
@@ -140,71 +140,123 @@ class Rejected(Exception):
 
 # %% ../nbs/library/01_fetch.ipynb #4c01a6b3
 class TryLater(Rejected):
-    "A URL that failed for a passing reason (busy, rate-limited, reset, stalled): retried, and tried again by a rerun."
-    def __init__(self, reason, retry_after:float|None=None, # seconds the server asked us to wait, if it said
-                 stalled:bool=False # it ran out of time: each try costs a whole timeout, so it is retried at most once a run
-                ): super().__init__(reason); self.retry_after, self.stalled = retry_after, stalled
+    "A URL that failed for a passing reason (busy, rate-limited, reset, stalled, too slow): tried again, now or later."
+    def __init__(self, reason:str, # what went wrong, e.g. 'HTTP 503'
+                 retry_after:float|None=None, # seconds the server asked us to wait, if it said
+                 stalled:bool=False, # no bytes came for a few seconds: tried again at most once a run
+                 overran:bool=False # bytes still trickling in at the deadline: left for the next run
+                ):
+        super().__init__(reason)
+        self.retry_after, self.stalled, self.overran = retry_after, stalled, overran
 
 # %% ../nbs/library/01_fetch.ipynb #88242456
 def _retry_after(headers) -> float|None:
-    "Seconds a server's `Retry-After` header asks us to wait (a number or an HTTP date), if it says."
-    v = (headers.get('Retry-After') or '').strip() if headers else ''
-    if v.isdigit(): return float(v)
-    try: return max(0., parsedate_to_datetime(v).timestamp()-time.time())
-    except (TypeError, ValueError, IndexError): return None
+    "Seconds a server's `Retry-After` header asks us to wait, as urllib3 reads it; `None` if it says nothing readable."
+    v = headers.get('Retry-After') if headers else None
+    try: return None if v is None else float(urllib3.Retry().parse_retry_after(v))
+    except urllib3.exceptions.InvalidHeader: return None
 
 # %% ../nbs/library/01_fetch.ipynb #98194fdb
-class _Redirect(urllib.request.HTTPRedirectHandler):
-    "Follow redirects with only the time left: each hop's connection gets the remaining budget, not a fresh one."
-    def __init__(self, left): self.left = left
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None: req.timeout = self.left()  # urllib opens `new` with `req.timeout`
-        return new
+class _Pools:
+    "urllib3's connection pools, `n` connections a host: direct, or through the proxy the environment names for a URL."
+    def __init__(self, n:int=8): self.n, self.managers, self.lock = n, {}, threading.Lock()
+    def __call__(self, url:str) -> urllib3.PoolManager:
+        "The pool for `url`: through `http_proxy`/`https_proxy`, unless `no_proxy` names its host."
+        s = urlsplit(url)
+        proxy = urllib.request.getproxies().get(s.scheme)
+        if proxy and urllib.request.proxy_bypass(s.hostname): proxy = None
+        with self.lock:
+            if proxy not in self.managers:
+                kw = dict(maxsize=self.n, retries=False, headers={'User-Agent': 'Mozilla/5.0 (fastbird)'})
+                self.managers[proxy] = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+            return self.managers[proxy]
+    def clear(self):
+        "Close every connection kept."
+        with self.lock:
+            for m in self.managers.values(): m.clear()
 
 # %% ../nbs/library/01_fetch.ipynb #f9473c78
 def _passing(code:int) -> bool: return code in (408, 425, 429) or code>=500
 
-# %% ../nbs/library/01_fetch.ipynb #f9fd5215
-def fetch_bytes(url:str,               # http(s) URL
-                timeout:float=10.,      # seconds for the whole download (connect, redirects, body)
-                max_bytes:int=20_000_000 # refuse anything larger
-               ) -> bytes:
-    "The body at `url`; else `TryLater` (busy, reset, too slow) or `Rejected` (bad URL, HTTP error, too large, empty)."
+# %% ../nbs/library/01_fetch.ipynb #a6c03b71
+def _http_url(url:str) -> str:
+    "`url`, if it is an http(s) URL with a host; else `Rejected`, saying what is wrong with it."
     try: parts = urlsplit(url)
     except ValueError as e: raise Rejected(f'malformed URL ({e})') from None
     if parts.scheme not in ('http', 'https'): raise Rejected(f'not an http(s) URL ({parts.scheme or "no scheme"})')
     if not parts.hostname: raise Rejected('malformed URL (no host)')
-    deadline = time.monotonic()+timeout
-    def left():
-        t = deadline-time.monotonic()
-        if t<=0: raise TryLater(f'too slow (over {timeout:g}s)', stalled=True)
-        return t
-    req = urllib.request.Request(url, headers={'User-Agent': 'Mozilla/5.0 (fastbird)'})
-    try:
-        with urllib.request.build_opener(_Redirect(left)).open(req, timeout=left()) as r:
-            n = r.headers.get('Content-Length')
-            if n and n.isdigit() and int(n)>max_bytes: raise Rejected(f'too large ({int(n):,} bytes)')
-            buf, sock = bytearray(), getattr(getattr(r.fp, 'raw', None), '_sock', None)
-            while True:
-                if sock: sock.settimeout(left()) # no single read may outlast the deadline
-                chunk = r.read1(65536)
-                if not chunk: break
-                buf += chunk
-                if len(buf)>max_bytes: raise Rejected(f'too large (over {max_bytes:,} bytes)')
-                left()
-            if n and n.isdigit() and len(buf)<int(n): raise TryLater(f'connection closed mid-body ({len(buf):,} of {int(n):,} bytes)')
-    except Rejected: raise
-    except urllib.error.HTTPError as e:
-        why = f'HTTP {e.code}' + (' (redirect loop)' if 300<=e.code<400 else '')
-        if _passing(e.code): raise TryLater(why, _retry_after(e.headers)) from None
-        raise Rejected(why) from None
-    except ValueError as e: raise Rejected(f'bad URL ({e})') from None  # e.g. a host name that can't be encoded
-    except (OSError, http.client.HTTPException) as e:  # refused, reset, timed out, TLS, a broken response: passing
-        if time.monotonic()>=deadline or 'timed out' in str(e): raise TryLater(f'too slow (over {timeout:g}s)', stalled=True) from None
-        raise TryLater(f'connection failed ({getattr(e, "reason", e)})') from None
-    if not buf: raise Rejected('empty response')
+    return url
+
+# %% ../nbs/library/01_fetch.ipynb #2d8e5f10
+def _why(e:BaseException) -> str:
+    "What went wrong with a connection, in a few words: the innermost of the errors urllib3 wraps."
+    while (inner := e.__cause__ or next((a for a in e.args if isinstance(a, BaseException)), None)): e = inner
+    if isinstance(e, urllib3.exceptions.IncompleteRead): return f'closed mid-body, {e.expected:,} bytes short'
+    return str(e) or type(e).__name__
+
+# %% ../nbs/library/01_fetch.ipynb #b71f0c3e
+_STALL_BYTES = 1024  # fewer bytes than this in a stall's time is a stall too: a server trickling a byte at a time
+
+def _body(r:urllib3.BaseHTTPResponse, # a response whose body is still to be read
+          max_bytes:int, # `Rejected` past this many bytes
+          stall:float, # seconds: under `_STALL_BYTES` bytes in this time is a stall
+          left # function: seconds left before the deadline, raising `TryLater` once there are none
+         ) -> bytes:
+    "The body of `r`, read as the bytes come: each read returns what has arrived, waiting at most a stall's time."
+    n = r.headers.get('Content-Length')
+    if n and n.isdigit() and int(n)>max_bytes: raise Rejected(f'too large ({int(n):,} bytes)')
+    buf, mark, at_mark = bytearray(), time.monotonic(), 0
+    while chunk := r.read1(65536):
+        buf += chunk
+        if len(buf)>max_bytes: raise Rejected(f'too large (over {max_bytes:,} bytes)')
+        left()
+        if (now := time.monotonic())-mark >= stall:  # how much came in the last stall's time?
+            if len(buf)-at_mark < _STALL_BYTES: raise TryLater(f'stalled (under 1 KB in {stall:g}s)', stalled=True)
+            mark, at_mark = now, len(buf)
     return bytes(buf)
+
+# %% ../nbs/library/01_fetch.ipynb #f9fd5215
+_REDIRECTS, _MAX_HOPS = (301, 302, 303, 307, 308), 10  # 10 redirects at most, as urllib and browsers allow
+_POOLS = _Pools()  # the process's connections, for `fetch_bytes` called on its own
+
+def fetch_bytes(url:str, # http(s) URL
+                timeout:float=10., # seconds for the whole download (connect, redirects, body), however the bytes come
+                max_bytes:int=20_000_000, # refuse anything larger
+                stall:float=2., # seconds without a byte (or under 1 KB) that make a stall
+                pools:_Pools|None=None # connections to reuse (default: the process's own)
+               ) -> bytes:
+    "The body at `url`; else `TryLater` (busy, reset, stalled, too slow) or `Rejected` (bad URL, HTTP error, too big)."
+    deadline, t = time.monotonic()+timeout, stall
+    def left() -> float:
+        "Seconds left of `timeout`; `TryLater` once there are none."
+        if (s := deadline-time.monotonic())<=0: raise TryLater(f'too slow (over {timeout:g}s)', overran=True)
+        return s
+    try:
+        for _ in range(_MAX_HOPS+1):
+            t = min(stall, left())  # each wait for bytes: a stall's time at most, and never past the deadline
+            r = (pools or _POOLS)(_http_url(url)).request('GET', url, preload_content=False, redirect=False,
+                                                          timeout=urllib3.Timeout(connect=t, read=t))
+            if r.status not in _REDIRECTS or not r.headers.get('Location'): break
+            r.close(); r.release_conn(); url = urljoin(url, r.headers['Location'])
+        else: r.close(); raise Rejected(f'HTTP {r.status} (over {_MAX_HOPS} redirects)')
+        try:
+            if r.status>=300:
+                if _passing(r.status): raise TryLater(f'HTTP {r.status}', _retry_after(r.headers))
+                raise Rejected(f'HTTP {r.status}')
+            data = _body(r, max_bytes, stall, left)
+        except BaseException: r.close(); raise  # a body not read to its end: the connection can't be used again
+        finally: r.release_conn()
+    except Rejected: raise
+    except urllib3.exceptions.NewConnectionError as e: raise TryLater(f'connection failed ({_why(e)})') from None
+    except urllib3.exceptions.TimeoutError:  # no bytes for `t` seconds: a stall, unless the deadline came first
+        if t<stall: raise TryLater(f'too slow (over {timeout:g}s)', overran=True) from None
+        raise TryLater(f'stalled (no bytes for {stall:g}s)', stalled=True) from None
+    except urllib3.exceptions.LocationValueError as e: raise Rejected(f'malformed URL ({e})') from None
+    except urllib3.exceptions.DecodeError as e: raise Rejected(f'corrupt response ({_why(e)})') from None
+    except (urllib3.exceptions.HTTPError, OSError) as e: raise TryLater(f'connection failed ({_why(e)})') from None
+    except ValueError as e: raise Rejected(f'bad URL ({e})') from None  # e.g. a host name that can't be encoded
+    if not data: raise Rejected('empty response')
+    return data
 
 # %% ../nbs/library/01_fetch.ipynb #913ca19c
 def read_manifest(dest:Path) -> dict:
@@ -219,56 +271,94 @@ def read_manifest(dest:Path) -> dict:
 # %% ../nbs/library/01_fetch.ipynb #6f8ff39a
 def _url(o): return o['url'] if isinstance(o, dict) else str(o).strip()
 
+# %% ../nbs/library/01_fetch.ipynb #5a0c7e21
+def _settle(work, # function(item, try number) -> a final result, or a `TryLater` to try the item again
+            items:list, # what to work on
+            n_workers:int, # threads working at once
+            wait, # function(TryLater, try number) -> seconds before the item's next try
+            sleep=time.sleep # how an item waits for its next try, on a thread of its own that holds no worker
+           ):
+    "Yield `work`'s final result for each of `items` as it comes; a retry waits, then goes ahead of the first tries."
+    jobs, results, order = queue.PriorityQueue(), queue.SimpleQueue(), itertools.count()
+    def put(item, i): jobs.put((2 if i==0 else 1, next(order), item, i))  # retries before first tries
+    def later(item, i, s):
+        try: sleep(s)
+        except BaseException as e: return results.put(e)
+        put(item, i)
+    def worker():
+        while (job := jobs.get())[2] is not None:
+            _, _, item, i = job
+            try: r = work(item, i)
+            except BaseException as e: r = e  # a bug, or out of memory: raised by the caller's thread
+            else:
+                if isinstance(r, TryLater):
+                    if (s := wait(r, i))>0: threading.Thread(target=later, args=(item, i+1, s), daemon=True).start()
+                    else: put(item, i+1)
+                    continue
+            results.put(r)
+    for item in items: put(item, 0)
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(n_workers, len(items)))]
+    for t in threads: t.start()
+    try:
+        for _ in items:
+            if isinstance(r := results.get(), BaseException): raise r
+            yield r
+    finally:
+        for _ in threads: jobs.put((0, next(order), None, 0))  # stop, ahead of any job left
+        for t in threads: t.join()
+
 # %% ../nbs/library/01_fetch.ipynb #63db0d84
-def fetch_images(dest,                # folder for the images and `manifest.jsonl`
-                    urls,                # URLs, or dicts with a `url` key (as `search_images` returns)
-                    max_size:int=400,    # longer side at most this
-                    timeout:float=10.,   # seconds per URL, for the whole download
-                    max_bytes:int=20_000_000, # size cap per URL
-                    n_workers:int=8,     # downloads at once
-                    retries:int=2,       # more tries for a passing failure within this run (a stall: at most 1)
-                    pause:float=1.,      # seconds before the first retry round, doubled for each next one
-                    max_pause:float=10., # longest wait, whatever a server's `Retry-After` asks
-                    progress:bool=True,  # show a progress bar
-                    sleep=time.sleep     # how to wait between retry rounds
-                   ) -> list:
-    "Download, verify, convert and dedupe `urls` into `dest`; one manifest record (dict) per URL, resuming earlier runs."
+def fetch_images(dest,                     # folder for the images and `manifest.jsonl`
+                 urls,                     # URLs, or dicts with a `url` key (as `search_images` returns)
+                 max_size:int=400,         # longer side at most this
+                 timeout:float=10.,        # seconds per URL for the whole download, however the bytes come
+                 stall:float=2.,           # seconds without a byte (or under 1 KB) that make a stall
+                 max_bytes:int=20_000_000, # size cap per URL
+                 n_workers:int=8,          # downloads at once
+                 retries:int=2,            # more tries in this run for a passing failure (a stall: 1, too slow: 0)
+                 pause:float=1.,           # seconds before a URL's first retry, doubled for each next one (a stall: 0)
+                 max_pause:float=10.,      # longest wait, whatever a server's `Retry-After` asks
+                 progress:bool=True,       # show a progress bar
+                 sleep=time.sleep          # how a URL waits for its next try (on a thread of its own)
+                ) -> list:                 # one manifest record (a dict) per URL
+    "Download, verify, convert and dedupe `urls` into `dest`, resuming earlier runs."
     dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
     for p in dest.glob('.*.part'): p.unlink()
-    done, lock = read_manifest(dest), threading.Lock()
-    kept = {r['file'] for r in done.values() if r['status']=='kept'}
+    n_workers = max(1, n_workers)  # 0, fastcore's "no threads", is one download at a time
+    done, lock, pools = read_manifest(dest), threading.Lock(), _Pools(n_workers)
+    downloading = threading.BoundedSemaphore(n_workers)  # decoding and saving go on beside the downloads
+    kept = {r['file'] for r in done.values() if r['status']=='kept'}  # photos kept by earlier runs count too
     urls = list(dict.fromkeys(_url(o) for o in urls if _url(o)))
     todo = [u for u in urls if u not in done or done[u]['status']=='retry']
-    mf = open(dest/'manifest.jsonl', 'a')
-    def one(url, i):
-        "Fetch and keep `url` on try `i`: its record, or the `TryLater` to retry it with."
+    def one(url:str, i:int) -> dict|TryLater:
+        "Fetch and keep `url` on try `i`: its record, or the `TryLater` to try it again with."
         try:
-            data = fetch_bytes(url, timeout=timeout, max_bytes=max_bytes)
+            with downloading: data = fetch_bytes(url, timeout, max_bytes, stall, pools)
             try: im = read_image(data, max_size)
             except ImageReadError as e: raise Rejected(e.reason) from None
             name = hashlib.sha1(data).hexdigest()[:16]+'.jpg'
-            with lock:
-                dup = name in kept
-                kept.add(name)
+            with lock: dup = name in kept; kept.add(name)
             if dup: r = dict(url=url, status='duplicate', file=name, reason='duplicate of an image already kept')
             else:
-                b = io.BytesIO(); im.save(b, 'JPEG', quality=90)
-                write_atomic(dest/name, b.getvalue())
+                b = io.BytesIO(); im.save(b, 'JPEG', quality=90); write_atomic(dest/name, b.getvalue())
                 r = dict(url=url, status='kept', file=name, size=list(im.size))
         except TryLater as e:
-            if i<(min(retries, 1) if e.stalled else retries): return e
+            if i<(0 if e.overran else min(retries, 1) if e.stalled else retries): return e
             r = dict(url=url, status='retry', file=None, reason=str(e))
         except Rejected as e: r = dict(url=url, status='rejected', file=None, reason=str(e))
         with lock: mf.write(json.dumps({**r, 'tries': i+1})+'\n'); mf.flush()
         return r
-    try:
-        for i in range(retries+1):
-            if not todo: break
-            res = parallel(one, todo, i=i, n_workers=min(n_workers, len(todo)), threadpool=True, progress=progress)
-            again = {u: e for u, e in zip(todo, res) if isinstance(e, TryLater)}  # to try once more, with why
-            todo = list(again)
-            if todo: sleep(min(max_pause, max([pause*2**i] + [e.retry_after or 0 for e in again.values()])))
-    finally: mf.close()
+    def wait(e:TryLater, i:int) -> float:
+        "Seconds before try `i+1`: none after a stall (it waited); else `pause`, doubled each try, or `Retry-After`."
+        return 0 if e.stalled else min(max_pause, max(pause*2**i, e.retry_after or 0))
+    with open(dest/'manifest.jsonl', 'a') as mf:
+        try:
+            settled = _settle(one, todo, n_workers+(os.cpu_count() or 1), wait, sleep)
+            if progress and todo:
+                from fastprogress.fastprogress import progress_bar
+                settled = progress_bar(settled, total=len(todo), leave=False)
+            for _ in settled: pass
+        finally: pools.clear()
     done = read_manifest(dest)
     return [done[u] for u in urls if u in done]
 
@@ -288,13 +378,14 @@ def summarise(records) -> dict:
 COMPLETE = '.fastbird-complete.json'
 
 # %% ../nbs/library/01_fetch.ipynb #0abed062
+@delegates(fetch_images)
 def fetch_dataset(path,                 # folder that gets one sub-folder per label
                   labels,               # e.g. ['bird', 'forest']
                   max_images:int=30,    # results per search
                   searches=('{} photo', '{} sun photo', '{} shade photo'), # search terms per label
                   search=None,          # function(term, max_images) -> results (default: `search_images`)
-                  target:int|None=None, # photos each label needs for the data set to be complete (default: `max_images`)
-                  **kwargs              # passed to `fetch_images` (timeout, max_size, ...)
+                  target:int|None=None, # photos each label needs for a complete data set (default: `max_images`)
+                  **kwargs              # passed to `fetch_images`: timeout, stall, max_size, ...
                  ):
     "Search and download each of `labels` into `path/label`: a table per label; `SearchError` if a search failed."
     import pandas as pd
@@ -314,5 +405,6 @@ def fetch_dataset(path,                 # folder that gets one sub-folder per la
         e.table = tbl
         raise e
     if (tbl['kept']>=target).all():
-        write_atomic(path/COMPLETE, json.dumps(dict(labels=list(labels), target=target, kept=tbl['kept'].to_dict())).encode())
+        mark = dict(labels=list(labels), target=target, kept=tbl['kept'].to_dict())
+        write_atomic(path/COMPLETE, json.dumps(mark).encode())
     return tbl

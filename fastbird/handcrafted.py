@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from fastai.data.transforms import parent_label
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import Normalizer
 from .images import read_image
@@ -29,7 +30,8 @@ def _small(fn, # image file
 def _check_img(img):
     "Raise a clear error unless `img` is a non-empty (height, width, 3) array."
     if not (isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.size):
-        raise ValueError(f"Expected an RGB image array of shape (height, width, 3), got {getattr(img, 'shape', type(img))}")
+        got = getattr(img, 'shape', type(img))
+        raise ValueError(f"Expected an RGB image array of shape (height, width, 3), got {got}")
 
 # %% ../nbs/library/13_handcrafted.ipynb #62ed014b
 def colour_histogram(img:np.ndarray, # (height, width, 3) RGB array in [0, 1], as from `_small`
@@ -45,7 +47,7 @@ def colour_histogram(img:np.ndarray, # (height, width, 3) RGB array in [0, 1], a
 def gradient_histogram(img:np.ndarray, # (height, width, 3) RGB array in [0, 1]
                        bins:int=9, # orientation bins between 0 and 180 degrees
                        grid:int=2 # the photo is cut into grid x grid cells, one histogram each
-                      ) -> np.ndarray: # bins*grid*grid edge-direction fractions, then mean edge strength and edge density
+                      ) -> np.ndarray: # bins*grid*grid edge-direction fractions, mean edge strength, edge density
     "Which way edges run in each cell of a `grid` x `grid` layout (HOG-style), plus overall edge strength and density."
     _check_img(img)
     gy, gx = np.gradient(img @ np.array([0.299, 0.587, 0.114], np.float32))  # brightness changes down and across
@@ -116,12 +118,15 @@ def _check_split(X, y, train_idx, valid_idx):
     if X.ndim != 2: raise ValueError(f"Features must be a 2-d (images, features) array, got shape {X.shape}")
     if len(X) != len(y): raise ValueError(f"{len(X)} feature rows but {len(y)} labels: they must match one to one")
     for name, idx in (('training', train_idx), ('validation', valid_idx)):
-        if len(idx) == 0: raise ValueError(f"The {name} split is empty: give it some images (e.g. hold out 20% for validation)")
+        if len(idx) == 0:
+            raise ValueError(f"The {name} split is empty: give it some images (e.g. hold out 20% for validation)")
         if idx.min() < 0 or idx.max() >= len(y): raise ValueError(f"The {name} split has indices outside 0..{len(y)-1}")
     if (both := np.intersect1d(train_idx, valid_idx)).size:
-        raise ValueError(f"{both.size} images are in both the training and the validation split: held-out images must stay out")
+        raise ValueError(f"{both.size} images are in both the training and the validation split: held-out images "
+                         "must stay out")
     labels = np.unique(y[train_idx])
-    if len(labels) < 2: raise ValueError(f"The training split has only one label ({str(labels[0])!r}): a classifier needs at least two")
+    if len(labels) < 2:
+        raise ValueError(f"The training split has only one label ({str(labels[0])!r}): a classifier needs at least two")
     if (unseen := sorted(map(str, set(y[valid_idx]) - set(labels)))):
         raise ValueError(f"Validation labels {unseen} never appear in the training split")
     return X, y, train_idx, valid_idx
@@ -137,4 +142,4 @@ def fit_accuracy(X:np.ndarray, # (images, features) array
     X, y, train_idx, valid_idx = _check_split(X, y, train_idx, valid_idx)
     clf = clf or default_classifier()
     clf.fit(X[train_idx], y[train_idx])
-    return float((clf.predict(X[valid_idx]) == y[valid_idx]).mean())
+    return float(accuracy_score(y[valid_idx], clf.predict(X[valid_idx])))

@@ -30,18 +30,20 @@ def _not_an_image(head:bytes) -> str:
     "What `head`, the first bytes of a file PIL can't identify, looks like."
     head = head.lstrip()[:200].lower()
     if not head: return 'empty file'
-    if head.startswith((b'<!doctype html', b'<html')) or b'<body' in head: return 'not an image (HTML: a web page saved under an image name)'
+    if head.startswith((b'<!doctype html', b'<html')) or b'<body' in head:
+        return 'not an image (HTML: a web page saved under an image name)'
     if b'<svg' in head: return 'not an image (SVG, a drawing format PIL does not read)'
     if head.startswith(b'<'): return 'not an image (HTML or XML text)'
     return 'not an image (unknown data)'
 
 # %% ../nbs/library/00_images.ipynb #5a7c0c5e
 def _flatten(im:Image.Image) -> Image.Image:
-    "`im` as RGB: transparency onto white, 16-bit scaled down."
+    "`im` as RGB: transparent parts (of any kind) on white, 16-bit scaled down."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'): im = im.convert('I').point(lambda v: v*(1/256)).convert('L')
-    if im.mode=='P': im = im.convert('RGBA')
+    if im.mode=='P' or 'transparency' in im.info: im = im.convert('RGBA')  # a palette, or a transparent colour
     if im.mode in ('RGBA', 'LA', 'La', 'RGBa', 'PA'):
-        bg = Image.new('RGB', im.size, 'white'); bg.paste(im.convert('RGBA'), mask=im.convert('RGBA').getchannel('A'))
+        rgba, bg = im.convert('RGBA'), Image.new('RGB', im.size, 'white')
+        bg.paste(rgba, mask=rgba.getchannel('A'))
         return bg
     return im.convert('RGB')
 
@@ -66,11 +68,13 @@ def read_image(src, # a path, the bytes of an image file, or a PIL image
         try:
             im = Image.open(io.BytesIO(data))  # reads the header only
             if im.width*im.height > max_pixels:
-                raise ImageReadError(_describe(src), f'decompression bomb ({im.width:,} x {im.height:,} pixels, over {max_pixels:,})')
+                why = f'decompression bomb ({im.width:,} x {im.height:,} pixels, over {max_pixels:,})'
+                raise ImageReadError(_describe(src), why)
             if max_size and im.format=='JPEG': im.draft('RGB', (max_size, max_size))
             im.load()
         except ImageReadError: raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # PIL's own limit (the warning if a filter makes it an error)
+        # PIL's own limit (its warning too, where a warning filter makes it an error)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageReadError(_describe(src), 'decompression bomb (too many pixels)') from None
         except Image.UnidentifiedImageError: raise ImageReadError(_describe(src), _not_an_image(data[:512])) from None
         except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
@@ -83,7 +87,7 @@ def read_image(src, # a path, the bytes of an image file, or a PIL image
 def image_problem(src # a path or the bytes of an image file
                  ) -> str|None:
     "Why `src` isn't a readable image, or `None` if it is."
-    try: read_image(src, max_size=64)  # a JPEG decodes in draft mode: the whole file is read, a fraction of the pixels made
+    try: read_image(src, max_size=64)  # a JPEG decodes in draft mode: all the file read, a fraction of pixels made
     except ImageReadError as e: return e.reason
     return None
 
@@ -96,6 +100,7 @@ def image_array(img:Image.Image, # an RGB image, e.g. from `read_image`
                 interpolation:str='bilinear' # resampling filter: 'bilinear', 'bicubic' or 'nearest'
                ) -> np.ndarray:
     "`img` squished to `size` x `size` and normalised: a float32 array of shape (3, size, size)."
-    if interpolation not in RESAMPLE: raise ValueError(f"Unknown interpolation {interpolation!r}: use one of {list(RESAMPLE)}.")
+    if interpolation not in RESAMPLE:
+        raise ValueError(f"Unknown interpolation {interpolation!r}: use one of {list(RESAMPLE)}.")
     a = np.asarray(img.convert('RGB').resize((size, size), RESAMPLE[interpolation]), dtype=np.float32) / 255
     return ((a - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).transpose(2, 0, 1).copy()

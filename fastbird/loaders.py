@@ -11,22 +11,27 @@ __all__ = ['lesson_dataloaders', 'loading_speed']
 import time, warnings
 from pathlib import Path
 from fastai.vision.all import DataLoaders, TfmdDL
+from fastcore.meta import delegates
 from .data import DataError, check_image_folder, lesson_block
 
 # %% ../nbs/library/04_loaders.ipynb #8cf20187
+@delegates(lesson_block)
 def lesson_dataloaders(path, # folder with one subfolder of images per label
                        bs:int=32, # batch size (made smaller, with a warning, if the training set is smaller)
                        min_per_label:int=2, # fewest images a label may have
                        num_workers:int|None=None, # worker processes for loading; `None` for fastai's default
-                       **kwargs # arguments for `lesson_block` (`item_tfms`, `batch_tfms`, `splitter`, ...)
+                       **kwargs
                       ) -> DataLoaders:
     "Check the folder at `path`, then build the lesson's `DataLoaders` from it; raise `DataError` if it can't be used."
     check_image_folder(path, min_per_label)
     block = lesson_block(**kwargs)
     dsets = block.datasets(Path(path))
-    if not len(dsets.valid): raise DataError(f"The validation set is empty: {len(dsets.items)} photos are too few to hold some back. Add photos to {path}.")
+    if not len(dsets.valid):
+        raise DataError(f"The validation set is empty: {len(dsets.items)} photos are too few to hold some back. Add "
+                        f"photos to {path}.")
     if len(dsets.train) < bs:
-        warnings.warn(f"Batch size {bs} is more than the {len(dsets.train)} training photos: using bs={len(dsets.train)}.")
+        n = len(dsets.train)
+        warnings.warn(f"Batch size {bs} is more than the {n} training photos: using bs={n}.")
         bs = len(dsets.train)
     nw = {} if num_workers is None else dict(num_workers=num_workers)
     return dsets.dataloaders(bs=bs, after_item=block.item_tfms, after_batch=block.batch_tfms, **nw)

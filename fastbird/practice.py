@@ -39,9 +39,10 @@ def junk_for(folder, # a folder with one subfolder of photos per label
              label:str, # the label whose photos the junk is made from
              n_photos:int=3 # plain photos listed before the junk
             ) -> list: # (URL path, what it is, body or None)
-    "What the practice web serves for `label`: `n_photos` of its photos, then one of each kind of junk made from others."
+    "What the practice web serves for `label`: `n_photos` of its photos, then one of each kind of junk made of others."
     fs = sorted(f for f in (Path(folder)/label).iterdir() if f.suffix.lower() in ('.jpg', '.jpeg', '.png', '.webp'))
-    if len(fs) < n_photos+5: raise ValueError(f"{Path(folder)/label} has {len(fs)} photos: the practice web needs at least {n_photos+5}.")
+    if len(fs) < n_photos+5:
+        raise ValueError(f"{Path(folder)/label} has {len(fs)} photos: the practice web needs at least {n_photos+5}.")
     photos = [(f'/photos/{label}/{f.name}', f'a photo from {label}/', None) for f in fs[:n_photos]]
     j = fs[n_photos:]
     return photos + [
@@ -69,8 +70,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self.connection.close()
         body = web.body(p)
         if body is None: return self.send_error(404)
-        self.send_response(200); self.send_header('Content-Type', 'image/jpeg'); self.send_header('Content-Length', str(len(body)))
-        self.end_headers(); self.wfile.write(body)
+        self.send_response(200); self.send_header('Content-Type', 'image/jpeg')
+        self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
 
 class _Server(http.server.ThreadingHTTPServer): daemon_threads, block_on_close = True, False
 
@@ -80,12 +81,15 @@ class PracticeWeb:
     def __init__(self, folder, # a folder with one subfolder of photos per label
                  per_search:int=6 # photos in the answer to a search other than 'LABEL photo'
                 ):
-        self.folder, self.per_search, self.hits, self.lock, self._junk = Path(folder), per_search, {}, threading.Lock(), {}
+        self.folder, self.per_search = Path(folder), per_search
+        self.hits, self.lock, self._junk = {}, threading.Lock(), {}
         self.server = _Server(('127.0.0.1', 0), _Handler)
         self.server.web = self
         self.base = f'http://127.0.0.1:{self.server.server_port}'
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-    def labels(self) -> list: return sorted(d.name for d in self.folder.iterdir() if d.is_dir() and not d.name.startswith('.'))
+    def labels(self) -> list:
+        "The labels of the folder: its sub-folders' names."
+        return sorted(d.name for d in self.folder.iterdir() if d.is_dir() and not d.name.startswith('.'))
     def served(self, label:str) -> list:
         "(URL, what it is) for what a search for 'LABEL photo' finds."
         if label not in self._junk: self._junk[label] = junk_for(self.folder, label)
@@ -96,9 +100,9 @@ class PracticeWeb:
             for p, _, b in j:
                 if p==path and b is not None: return b
         parts = path.split('/')
-        if len(parts)==4 and parts[1]=='photos' and (f := self.folder/parts[2]/parts[3]).is_file() and f.parent.parent==self.folder:
-            return f.read_bytes()
-        return None
+        if len(parts)!=4 or parts[1]!='photos' or '..' in parts: return None  # only files of the folder's labels
+        f = self.folder/parts[2]/parts[3]
+        return f.read_bytes() if f.is_file() else None
     def search(self, query:str) -> list:
         "The URLs a search for `query` finds: the served list for 'LABEL photo', a few more photos of LABEL otherwise."
         label, _, kind = query.partition(' ')
@@ -114,8 +118,8 @@ class PracticeWeb:
         class PracticeDDGS:
             def images(self, query: str, **kwargs: Any) -> list[dict[str, Any]]:
                 if kwargs.get('page', 1)>1: return []
-                return [dict(image=u, title=u.rsplit('/', 1)[-1], url=web.base, source='practice web', width=400, height=300)
-                        for u in web.search(query)]
+                return [dict(image=u, title=u.rsplit('/', 1)[-1], url=web.base, source='practice web', width=400,
+                             height=300) for u in web.search(query)]
         return PracticeDDGS
     def close(self): self.server.shutdown(); self.server.server_close()
     def __enter__(self): return self

@@ -25,7 +25,8 @@ def layer_activations(model, # a torch model in eval mode; moved to `device`
     "Outputs of each of `layers` when `model` runs on `x`, in batches of `bs`, read with fastai's `hook_outputs`."
     if len(x) == 0: raise ValueError("No images given: pass a non-empty (n, 3, h, w) batch")
     missing = [n for n, l in layers.items() if not any(l is m for m in model.modules())]
-    if missing: raise ValueError(f"Layers {missing} are not part of the model: pass its own sub-modules, e.g. model.blocks[1]")
+    if missing:
+        raise ValueError(f"Layers {missing} are not part of the model: pass its own sub-modules, e.g. model.blocks[1]")
     device = device or default_device()
     model.to(device)
     acts = {n: [] for n in layers}
@@ -48,7 +49,8 @@ def receptive_field(model, # a torch model in eval mode; moved to `device`
     with hook_output(layer, detach=False) as h, torch.enable_grad(): model(x)
     if h.stored is None: raise ValueError("The layer never ran: pass a sub-module of `model`")
     o = h.stored
-    grad, = torch.autograd.grad(o[0, :, o.shape[2] // 2, o.shape[3] // 2].sum(), x)  # leaves the model's own .grad alone
+    centre = o[0, :, o.shape[2] // 2, o.shape[3] // 2].sum()
+    grad, = torch.autograd.grad(centre, x)  # leaves the model's own .grad alone
     seen = (grad[0].abs().sum(0) > 0).cpu()
     rows, cols = seen.any(1).nonzero(), seen.any(0).nonzero()
     return int(max(rows.max() - rows.min(), cols.max() - cols.min())) + 1
@@ -71,19 +73,20 @@ def show_channels(imgs:np.ndarray, # (n, size, size, 3) photos the activations c
                   acts, # (n, channels, h, w) activations of one layer
                   channels:list, # which channels to show, one row each
                   k:int=6, # top photos per channel
-                  patch:int|None=None, # crop this many pixels around the strongest unit; None shows whole photos with the map
+                  patch:int|None=None, # crop this many pixels around the strongest unit; None: whole photos and the map
                   labels=None, # optional label of each photo, shown above it
                   title:str='' # figure title
                  ):
-    "For each channel, its `k` most-activating photos: a patch around the strongest unit, or the photo with the activation map."
+    "For each channel, its `k` most-activating photos: a patch around the strongest unit, or the photo and its map."
     size = imgs.shape[1]
     fig, axs = plt.subplots(len(channels), k, figsize=(1.3 * k, 1.4 * len(channels)), squeeze=False)
     for r, c in enumerate(channels):
         a = acts[:, c].clone()
         h, w = a.shape[1:]
-        if patch:  # only units whose patch lies inside the photo: the zero padding at the border is not a feature of the photo
+        if patch:  # only units whose patch lies inside the photo: the zero padding at the border is not of the photo
             ys, xs = (torch.arange(h) + 0.5) * size / h, (torch.arange(w) + 0.5) * size / w
-            inside = ((ys >= patch / 2) & (ys <= size - patch / 2))[:, None] & ((xs >= patch / 2) & (xs <= size - patch / 2))[None, :]
+            inside = (((ys >= patch / 2) & (ys <= size - patch / 2))[:, None]
+                      & ((xs >= patch / 2) & (xs <= size - patch / 2))[None, :])
             a[:, ~inside] = -float('inf')
         for j, i in enumerate(a.amax(dim=(1, 2)).topk(k).indices.tolist()):
             ax = axs[r, j]; ax.axis('off')
@@ -94,7 +97,8 @@ def show_channels(imgs:np.ndarray, # (n, size, size, 3) photos the activations c
                 half = patch // 2
                 ax.imshow(np.pad(imgs[i], ((half, half), (half, half), (0, 0)))[cy:cy + patch, cx:cx + patch])
             else:
-                ax.imshow(imgs[i]); ax.imshow(m, cmap='magma', alpha=0.5, extent=(0, size, size, 0), interpolation='bilinear')
+                ax.imshow(imgs[i])
+                ax.imshow(m, cmap='magma', alpha=0.5, extent=(0, size, size, 0), interpolation='bilinear')
             if labels is not None: ax.set_title(str(labels[i]), fontsize=7)
         axs[r, 0].text(-0.1, 0.5, f'channel {c}', transform=axs[r, 0].transAxes, ha='right', va='center', fontsize=8)
     fig.suptitle(title, fontsize=10); fig.tight_layout()

@@ -23,3 +23,13 @@ def pets() -> Path:
     "The course's cat and dog photos, `lesson_data('pets')`."
     from fastbird.data import lesson_data
     return lesson_data('pets')
+
+@pytest.fixture(scope='session')
+def trained(birds, tmp_path_factory):
+    """A model, trained once per test run (per worker) for every test that needs one: the linear probe `train` fits on
+    8 bird and 8 forest photos at 96 pixels, saved. (its `TrainResult`, the folder of its photos). Tests copy the
+    model folder before they change anything in it."""
+    from fastbird.learner import train
+    from photos import ARCH, small_copy
+    d = small_copy(birds, tmp_path_factory.mktemp('trained')/'photos', n=8)
+    return train(d, d.parent/'model', arch=ARCH, size=96, verbose=False), d

@@ -1,8 +1,11 @@
 """A real HTTP server on 127.0.0.1 serving generated images and broken responses, for the fetching tests; given a
-folder (`Server(root=...)`), it also serves the files in it under `/files/`. The one loopback server of the tests."""
-import io, mimetypes, socket, struct, threading, time, zlib, http.server
+folder (`Server(root=...)`), it also serves the files in it under `/files/`. The one loopback server of the tests.
+Its junk is made by the makers of `fastbird.practice` (the lesson's own loopback web) where they have one."""
+import io, mimetypes, socket, struct, threading, time, http.server
 from pathlib import Path
+from urllib.parse import urlsplit
 from PIL import Image, ImageDraw
+from fastbird.practice import bomb_png, sideways_jpeg
 
 def enc(im, fmt, **kw):
     b = io.BytesIO(); im.save(b, fmt, **kw); return b.getvalue()
@@ -12,17 +15,11 @@ def picture(color, size=(640, 480), mode='RGB'):
     im = Image.new('RGB', size, color); ImageDraw.Draw(im).ellipse([40, 40, size[0]-40, size[1]-40], fill='white')
     return im if mode=='RGB' else im.convert(mode)
 
-def bomb_png(w=30000, h=30000):
-    "A tiny PNG whose header declares `w`x`h` pixels."
-    d = bytearray(enc(Image.new('L', (1, 1)), 'PNG'))
-    d[16:24] = struct.pack('>II', w, h); d[29:33] = struct.pack('>I', zlib.crc32(bytes(d[12:29])))
-    return bytes(d)
-
 def rotated_jpeg():
     "600x300 pixels, an arrow pointing left, EXIF orientation 6: viewed as 300x600 with the arrow pointing up."
-    im = Image.new('RGB', (600, 300), 'navy'); ex = im.getexif(); ex[0x0112] = 6
-    d = ImageDraw.Draw(im); d.polygon([(60, 150), (260, 40), (260, 260)], fill='white'); d.rectangle([260, 110, 540, 190], fill='white')
-    return enc(im, 'JPEG', exif=ex)
+    im = Image.new('RGB', (600, 300), 'navy'); d = ImageDraw.Draw(im)
+    d.polygon([(60, 150), (260, 40), (260, 260)], fill='white'); d.rectangle([260, 110, 540, 190], fill='white')
+    return sideways_jpeg(io.BytesIO(enc(im.transpose(Image.Transpose.ROTATE_270), 'PNG')))  # upright, stored sideways
 
 def rgba_png():
     im = Image.new('RGBA', (300, 200), (255, 0, 0, 0)); ImageDraw.Draw(im).rectangle([0, 0, 149, 199], fill=(255, 0, 0, 255))
@@ -35,6 +32,11 @@ def gif_anim():
 def png16():
     return enc(Image.new('I;16', (500, 300), 40000), 'PNG')
 
+def palette_image(fmt):
+    "300x200 pixels with a palette: the left half colour 0, black and marked transparent; the right half red."
+    im = Image.new('P', (300, 200), 0); im.putpalette([0, 0, 0, 255, 0, 0]); im.paste(1, (150, 0, 300, 200))
+    return enc(im, fmt, transparency=0)
+
 JPEG = enc(picture('red'), 'JPEG')
 KEPT = {  # path: (content type, body)
     '/photo.jpg': ('image/jpeg', JPEG),
@@ -46,6 +48,8 @@ KEPT = {  # path: (content type, body)
     '/cmyk.jpg': ('image/jpeg', enc(picture('teal', mode='CMYK'), 'JPEG')),
     '/photo.webp': ('image/webp', enc(picture('olive'), 'WEBP')),
     '/anim.gif': ('image/gif', gif_anim()),
+    '/palette.png': ('image/png', palette_image('PNG')),
+    '/palette.gif': ('image/gif', palette_image('GIF')),
     '/rotated.jpg': ('image/jpeg', rotated_jpeg()),
     '/noextension': ('image/jpeg', enc(picture('brown'), 'JPEG')),
     '/octet.png': ('application/octet-stream', enc(picture('pink'), 'PNG')),
@@ -80,6 +84,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         time.sleep(8)  # stall: accept, then say nothing for longer than any deadline in the tests
     def do_GET(self):
         srv, p = self.server, self.path
+        if p.startswith('http://'):  # asked as a proxy (the request names the whole URL): serve its path
+            u = urlsplit(p); p = u.path + (f'?{u.query}' if u.query else '')
         with srv.lock: srv.hits[p] = srv.hits.get(p, 0)+1
         files = {**KEPT, **BROKEN}
         if p in files: return self._send(*files[p])
@@ -110,6 +116,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(200); self.send_header('Content-Type', 'image/jpeg'); self.send_header('Content-Length', str(len(JPEG))); self.end_headers()
             try:
                 for b in JPEG[:60]: self.wfile.write(bytes([b])); self.wfile.flush(); time.sleep(0.5)
+            except OSError: pass
+            return
+        if p=='/steady.jpg':  # 2 KB every tenth of a second: never a stall, but 5 s for the whole 100 KB
+            body = JPEG + bytes(100_000-len(JPEG))
+            self.send_response(200); self.send_header('Content-Type', 'image/jpeg')
+            self.send_header('Content-Length', str(len(body))); self.end_headers()
+            try:
+                for i in range(0, len(body), 2048):
+                    self.wfile.write(body[i:i+2048]); self.wfile.flush(); time.sleep(0.1)
             except OSError: pass
             return
         if p=='/reset.jpg':  # half a body, then a TCP reset

@@ -119,19 +119,43 @@ def test_vision_learner_takes_the_backbone(birds):
     assert torch.equal(learn.model[0][0].weight, P.packaged_lite0_weights()['_conv_stem.weight'])
     assert not learn.model[0][0].weight.requires_grad
 
-def test_backbones_follow_their_published_configs():
-    "Statistics, resampling filter and evaluation sizes come from torchvision's and timm's own descriptions of the weights."
+def test_backbones_prepare_photos_as_their_libraries_do(birds):
+    "Each backbone prepares a photo for ImageNet as its own library's published transform does, number for number."
     import timm
-    from fastai.vision.all import imagenet_stats, model_meta
     from torchvision.models import ResNet18_Weights
-    r, l = P.BACKBONES['resnet18'], P.BACKBONES['efficientnet_lite0']
-    t = ResNet18_Weights.IMAGENET1K_V1.transforms()
-    assert (r.mean, r.std, r.interpolation, r.eval_size, r.resize_size) == (tuple(t.mean), tuple(t.std), 'bilinear', 224, 256)
-    assert r.stats == tuple(map(list, imagenet_stats)) == model_meta[resnet18]['stats']  # what fastai normalises with
-    cfg = timm.get_pretrained_cfg('tf_efficientnet_lite0')
-    assert (l.mean, l.std, l.interpolation, l.eval_size) == (tuple(cfg.mean), tuple(cfg.std), cfg.interpolation, cfg.input_size[-1])
-    assert l.resize_size == round(l.eval_size/cfg.crop_pct) and model_meta[P.efficientnet_lite0]['stats'] == l.stats
-    assert r.mean != r.std and isinstance(r.stats, tuple) and r.stats[0] == list(r.mean) and r.stats[1] == list(r.std)
+    img = read_image(sorted((birds/'bird').iterdir())[0])
+    lite0 = P.efficientnet_lite0(pretrained=False)
+    timm_eval = timm.data.create_transform(**timm.data.resolve_data_config({}, model=lite0))
+    for name, published in [('resnet18', ResNet18_Weights.IMAGENET1K_V1.transforms()), ('efficientnet_lite0', timm_eval)]:
+        assert torch.allclose(P.image_tensor(img, 0, P.BACKBONES[name], 'crop'), published(img), atol=1e-5), name
+
+def test_features_are_at_the_backbones_own_size_by_default(birds):
+    fs = sorted((birds/'bird').iterdir())[:2]
+    bb = P.BACKBONES['efficientnet_lite0']
+    assert torch.equal(P.image_features(fs, bb.name), P.image_features(fs, bb.name, size=bb.size))
+    assert not torch.allclose(P.image_features(fs, bb.name), P.image_features(fs, bb.name, size=bb.size//2))
+
+def test_arch_names_are_the_tables():
+    assert P.ARCHS == ('auto', *P.BACKBONES) and all(b.name == n for n, b in P.BACKBONES.items())
+    with pytest.raises(ValueError, match="choose one of 'auto', 'resnet18', 'efficientnet_lite0'"): P.resolve_arch('vgg')
+
+def test_resnet18_weights_are_asked_for_once_offline(tmp_path, monkeypatch):
+    "Offline, every way of building resnet18 with its ImageNet weights says in one line what to do instead."
+    from fastbird.model import build_net
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    monkeypatch.setattr(P, 'resnet18_available', lambda download=True: False)
+    bb = P.BACKBONES['resnet18']
+    assert type(bb.model(pretrained=False)).__name__ == 'ResNet'
+    for build in (lambda: bb.model(), lambda: build_net('resnet18', 'linear', 2, pretrained=True)):
+        with pytest.raises(P.BackboneUnavailable, match="Use arch='efficientnet_lite0'") as e: build()
+        assert '\n' not in str(e.value)
+
+def test_efficientnet_lite0_takes_timms_arguments():
+    import inspect
+    params = inspect.signature(P.efficientnet_lite0).parameters
+    assert {'pretrained', 'num_classes', 'drop_rate', 'in_chans'} <= set(params) and 'kwargs' not in params
+    m = P.efficientnet_lite0(pretrained=False, num_classes=3, in_chans=1)
+    assert m(torch.zeros(1, 1, 64, 64)).shape == (1, 3)
 
 def test_image_tensor_squish_crop_and_stats(birds):
     img = read_image(sorted((birds/'bird').iterdir())[0])
@@ -139,7 +163,7 @@ def test_image_tensor_squish_crop_and_stats(birds):
     sq = P.image_tensor(img, 96, bb)
     assert sq.shape == (3, 96, 96) and torch.equal(sq, torch.from_numpy(image_array(img, 96, bb.mean, bb.std, bb.interpolation)))
     crop = P.image_tensor(img, 96, bb, 'crop')
-    assert crop.shape == (3, bb.eval_size, bb.eval_size)  # ImageNet evaluation: `size` is not used
+    assert crop.shape == (3, bb.size, bb.size)  # ImageNet evaluation: `size` is not used
     other = P.image_tensor(img, 96, bb, stats=([0.5]*3, [0.5]*3))
     assert torch.allclose(other, torch.from_numpy(image_array(img, 96, [0.5]*3, [0.5]*3, bb.interpolation)))
     assert not torch.allclose(other, sq)

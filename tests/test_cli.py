@@ -1,5 +1,5 @@
 "The `fastbird` command: help, version, exit codes, and every subcommand end to end."
-import inspect, json, os, shutil, socket, subprocess, sys, time
+import argparse, inspect, json, os, shutil, socket, subprocess, sys, time
 from pathlib import Path
 import pytest
 from PIL import Image
@@ -29,10 +29,11 @@ def test_console_script():
     r = subprocess.run([exe, '--version'], capture_output=True, text=True)
     assert r.returncode==0 and r.stdout.strip()==f'fastbird {__version__}'
 
-@pytest.mark.parametrize('cmd', ['search', 'download', 'fetch', 'train', 'predict', 'demo'])
-def test_subcommand_help(cmd):
-    r = fb(cmd, '--help')
-    assert r.returncode==0 and r.stdout.startswith(f'usage: fastbird {cmd}')
+@pytest.mark.parametrize('cmd', ['search', 'download', 'fetch', 'train', 'predict', 'demo', 'app', 'space'])
+def test_subcommand_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e: cli.main([cmd, '--help'])
+    out = capsys.readouterr().out
+    assert e.value.code==0 and out.startswith(f'usage: fastbird {cmd}') and '%%' not in out, out
 
 def test_no_command_prints_help():
     r = fb(); assert r.returncode==2 and 'usage: fastbird' in r.stdout
@@ -82,26 +83,79 @@ def test_fetch_offline(tmp_path):
     r = fb('fetch', str(tmp_path/'d'), 'bird', 'forest', env={'FASTBIRD_CACHE': str(tmp_path), **NO_NET}, timeout=120)
     assert r.returncode==1 and 'cached query' in r.stderr and 'Traceback' not in r.stderr
 
+# The help: each option's is its parameter's docment; the --arch choices are the backbone table's
+
+def subparsers(p) -> dict:
+    "The sub-parsers of `p`, by command."
+    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+def test_every_command_is_listed_and_described():
+    p = cli.parser()
+    assert list(subparsers(p)) == list(cli.COMMANDS) == ['search', 'download', 'fetch', 'train', 'predict', 'demo', 'app', 'space']
+    for name, sp in subparsers(p).items():
+        help = sp.format_help()
+        assert '%%' not in help and '%(' not in help, f'{name}: {help}'
+        assert sp.description and sp.description.strip()[-1] in '.)', f'{name}: described by its function\'s docstring'
+
+WORK = {'search': 'fastbird.fetch.search_images', 'download': 'fastbird.fetch.fetch_images',
+        'fetch': 'fastbird.fetch.fetch_dataset', 'train': 'fastbird.learner.train', 'predict': 'fastbird.model.load_classifier',
+        'demo': 'fastbird.cli.demo', 'app': 'fastbird.app.serve', 'space': 'fastbird.app.write_space'}
+
+@pytest.mark.parametrize('command', list(WORK))
+def test_help_and_defaults_come_from_the_functions(command):
+    "An argument that sets a parameter of the function behind the command has its docment as help, its default as default."
+    import importlib, inspect
+    from fastcore.docments import docments
+    mod, name = WORK[command].rsplit('.', 1)
+    f = getattr(importlib.import_module(mod), name)
+    docs, params = docments(f), inspect.signature(f).parameters
+    sp = subparsers(cli.parser([command]))[command]
+    download = getattr(importlib.import_module('fastbird.fetch'), 'fetch_images')
+    checked = 0
+    for a in sp._actions:
+        g = f if a.dest in params else download if a.dest in cli._DOWNLOAD else None
+        if g is None: continue
+        doc = docments(g)[a.dest].replace('%', '%%')
+        assert a.help.startswith(doc), (a.dest, a.help, doc)
+        default = inspect.signature(g).parameters[a.dest].default
+        if a.option_strings and default is not inspect.Parameter.empty: assert a.default == default, a.dest
+        checked += 1
+    assert checked, f'{command}: none of its arguments come from {name}'
+
+def test_arch_choices_are_the_backbone_table():
+    from fastbird.backbones import BACKBONES
+    for command in ('train', 'demo'):
+        arch = next(a for a in subparsers(cli.parser([command]))[command]._actions if a.dest == 'arch')
+        assert list(arch.choices) == ['auto', *BACKBONES], command
+    r = fb('train', 'photos', '--out', 'm', '--arch', 'resnet50')
+    assert r.returncode == 2 and "invalid choice: 'resnet50'" in r.stderr and all(n in r.stderr for n in BACKBONES)
+
+def test_a_percent_in_a_docment_prints_once():
+    "argparse formats help with %: a docment's 20% comes out as 20%, not as 20%% (nor as an error)."
+    def f(share:float=0.2 # the lesson's 20% held out
+         ): pass
+    p = argparse.ArgumentParser(prog='x')
+    cli._arg(p, f, 'share', '--share')
+    help = p.format_help()
+    assert "the lesson's 20% held out (default: 0.2)" in help and '%%' not in help, help
+
 # Training, predicting and the demo, on small copies of the shared photos
 
 from photos import ARCH, small_copy
 
-@pytest.fixture(scope='module')
-def model(tmp_path_factory, birds):
-    "A model trained by `fastbird train` on 8 birds and 8 forests."
-    d = small_copy(birds, tmp_path_factory.mktemp('data'))
-    r = fb('train', str(d), '--out', str(d.parent/'model'), '--arch', ARCH, '--size', '96')
+def test_train_prints_validation_error_and_saves_no_pickle(tmp_path, birds):
+    d = small_copy(birds, tmp_path/'data', n=4)
+    r = fb('train', str(d), '--out', str(tmp_path/'model'), '--arch', ARCH, '--size', '64', '--no-refit')
     assert r.returncode==0, r.stderr
-    return d.parent/'model', d, r
+    assert 'validation error' in r.stdout and 'then fit again' not in r.stdout and 'Traceback' not in r.stderr
+    assert sorted(p.name for p in (tmp_path/'model').iterdir())==['familiar.safetensors', 'model.json', 'model.onnx',
+                                                                  'model.safetensors']
+    meta = json.loads((tmp_path/'model'/'model.json').read_text())
+    assert (meta['size'], meta['info']['refit']) == (64, False)
 
-def test_train_prints_validation_error_and_saves_no_pickle(model):
-    m, d, r = model
-    assert 'validation error' in r.stdout and 'Traceback' not in r.stderr
-    assert sorted(p.name for p in m.iterdir())==['familiar.safetensors', 'model.json', 'model.onnx', 'model.safetensors']
-
-def test_predict_reproduces_library_predictions(model, tmp_path, birds):
+def test_predict_reproduces_library_predictions(trained, tmp_path, birds):
     "`fastbird predict --json` gives what `predict(load_classifier(...))` gives in a notebook; a bad photo gets its own line."
-    m, d, _ = model
+    m = trained[0].model_dir
     imgs = [str(sorted((birds/l).iterdir())[-1]) for l in ('bird', 'forest')]
     (tmp_path/'page.jpg').write_text('<!DOCTYPE html><html>403</html>')
     r = fb('predict', str(m), imgs[0], str(tmp_path/'page.jpg'), imgs[1], '--json')
@@ -115,68 +169,56 @@ def test_predict_reproduces_library_predictions(model, tmp_path, birds):
         assert o['label']==p.label and set(o['probs'])=={'bird', 'forest'}
         for k in p.probs: assert abs(o['probs'][k]-p.probs[k]) < 1e-6
 
-def test_predict_readable_lines(model, birds):
-    m, d, _ = model
+def test_predict_readable_lines(trained, birds):
     img = str(sorted((birds/'bird').iterdir())[-1])
-    r = fb('predict', str(m), img)
+    r = fb('predict', str(trained[0].model_dir), img)
     label, rest = r.stdout.strip().split(': ', 1)[1].split(' ', 1)
     assert r.returncode==0 and label in ('bird', 'forest') and 'bird 0.' in rest and 'forest 0.' in rest
 
 HEAVY = ('torch', 'torchvision', 'timm', 'fastai', 'sklearn', 'ipywidgets')
 
-def predict_in_fresh_process(*args):
-    "Run `fastbird predict *args --json` in a fresh Python that imports fastbird.model and fastbird.cli first: (answers, heavy modules loaded, stderr)."
+def test_predict_needs_no_torch(trained, birds):
+    "A saved model answers through ONNX Runtime, importing none of torch, timm, fastai, scikit-learn or ipywidgets."
+    imgs = [str(sorted((birds/l).iterdir())[-2]) for l in ('bird', 'forest')]
     code = ("import json, sys\nimport fastbird.model, fastbird.cli\n"
-            f"rc = fastbird.cli.main(['predict', *{list(map(str, args))!r}, '--json'])\n"
+            f"rc = fastbird.cli.main(['predict', {str(trained[0].model_dir)!r}, *{imgs!r}, '--json'])\n"
             f"print(json.dumps({{'rc': rc, 'loaded': sorted(m for m in {HEAVY!r} if m in sys.modules)}}))")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert r.returncode==0, r.stderr
     *answers, last = [json.loads(l) for l in r.stdout.splitlines()]
-    assert last['rc']==0, r.stderr
-    return answers, last['loaded'], r.stderr
+    assert last == {'rc': 0, 'loaded': []}, f'predicting through ONNX Runtime imported {last["loaded"]}'
+    assert [o['image'] for o in answers]==imgs and 'torch' not in r.stderr
 
-def test_predict_needs_no_torch_and_falls_back_to_it(model, tmp_path, birds):
-    "A saved model answers through ONNX Runtime, importing none of torch, timm, fastai, scikit-learn or ipywidgets; without its graph, through torch: the same answers, and a note that says why it is slower."
-    m, d, _ = model
-    imgs = [sorted((birds/l).iterdir())[-2] for l in ('bird', 'forest')]
-    onnx, loaded, err = predict_in_fresh_process(m, *imgs)
-    assert loaded==[], f'predicting through ONNX Runtime imported {loaded}'
-    assert 'torch' not in err and [o['image'] for o in onnx]==list(map(str, imgs))
-    no_graph = Path(shutil.copytree(m, tmp_path/'no-graph')); (no_graph/'model.onnx').unlink()
-    through_torch, loaded, err = predict_in_fresh_process(no_graph, *imgs)
-    assert 'torch' in loaded, 'without model.onnx it predicts through torch'
-    assert 'has no model.onnx graph, so it predicts through torch, which takes seconds to start' in err, err
-    assert err.count('no model.onnx') == 1, 'one note'
-    for a, b in zip(onnx, through_torch):
-        assert a['label']==b['label'] and a['probs'].keys()==b['probs'].keys()
-        assert all(abs(a['probs'][k]-b['probs'][k]) < 1e-4 for k in a['probs']), (a, b)
-    assert sorted(p.name for p in no_graph.iterdir())==['familiar.safetensors', 'model.json', 'model.safetensors'], 'predicting writes nothing'
-
-def test_predict_nothing_readable_or_no_model(model, tmp_path):
-    m, d, _ = model
+def test_predict_nothing_readable_or_no_model(trained, tmp_path):
+    m = trained[0].model_dir
     r = fb('predict', str(m), str(tmp_path/'missing.jpg'))
     assert r.returncode==1 and 'missing.jpg as an image: no such file' in r.stdout
     r = fb('predict', str(tmp_path), str(tmp_path/'missing.jpg'))
     assert r.returncode==1 and 'not a fastbird model folder' in r.stderr and 'Traceback' not in r.stderr
+    no_graph = Path(shutil.copytree(m, tmp_path/'no-graph')); (no_graph/'model.onnx').unlink()
+    r = fb('predict', str(no_graph), str(tmp_path/'missing.jpg'))
+    assert r.returncode==1 and r.stderr.splitlines()==[f'fastbird predict: {no_graph} is not a fastbird model folder: '
+                                                       'model.onnx missing. Copy the whole folder, or save the model again.']
 
 @pytest.mark.parametrize('case', ['one label', 'empty', 'missing'])
-def test_train_bad_data_is_one_clear_line(tmp_path, case, birds):
+def test_train_bad_data_is_one_clear_line(tmp_path, case, birds, capsys):
     d = tmp_path/'data'
     if case=='one label': small_copy(birds, d, n=3, labels=('bird',))
     if case=='empty': d.mkdir()
-    r = fb('train', str(d), '--out', str(tmp_path/'m'), '--arch', ARCH)
-    assert r.returncode==1 and r.stderr.startswith('fastbird train: ') and 'Traceback' not in r.stderr
-    assert {'one label': 'Only one label', 'empty': 'is empty', 'missing': 'No folder'}[case] in r.stderr
+    assert cli.main(['train', str(d), '--out', str(tmp_path/'m'), '--arch', ARCH]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('fastbird train: ') and len(err.splitlines()) == 1, err
+    assert {'one label': 'Only one label', 'empty': 'is empty', 'missing': 'No folder'}[case] in err
     assert not (tmp_path/'m').exists()
 
-def test_demo_with_data(tmp_path, birds):
+def test_demo_with_data(tmp_path, birds, capsys):
     d = small_copy(birds, tmp_path/'data', n=6)
-    r = fb('demo', '--data', str(d), '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1')
-    assert r.returncode==0, r.stderr
-    answers = [l for l in r.stdout.splitlines() if 'This is a: ' in l]
+    assert cli.main(['demo', '--data', str(d), '--dir', str(tmp_path/'demo'), '--arch', ARCH, '--show', '1']) == 0
+    out = capsys.readouterr().out
+    answers = [l for l in out.splitlines() if 'This is a: ' in l]
     held_out_labels = {f.parent.name for f in split_files(d)[1]}  # one held-out photo shown per label (--show 1)
     assert len(answers)==len(held_out_labels)>0 and all("Probability it's a bird: " in l for l in answers)
-    assert (tmp_path/'demo'/'model'/'model.safetensors').exists() and 'fastbird predict' in r.stdout
+    assert (tmp_path/'demo'/'model'/'model.safetensors').exists() and 'fastbird predict' in out
 
 def test_demo_offline_stops_at_once_naming_data(tmp_path, monkeypatch, capsys):
     "No network: every connection fails as it does without a route; the demo tries once, searches nothing and says to use --data."

@@ -64,3 +64,26 @@ def test_image_array_normalises_each_channel():
     assert a.shape == (3, 8, 8) and a.dtype == np.float32 and a.flags['C_CONTIGUOUS']
     assert np.allclose(a[:, 0, 0], [(1-0.5)/0.25, (0-0.5)/0.5, (128/255-0.5)/1.0], atol=1e-5)
     with pytest.raises(ValueError, match='interpolation'): image_array(Image.new('RGB', (4, 4)), 2, (0,)*3, (1,)*3, 'lanczos9')
+
+def _transparent(mode):
+    "(image, how to save it, the opaque half's RGB): 30 x 20 in `mode`, the left half black and transparent."
+    if mode == 'P':
+        im = Image.new('P', (30, 20), 0); im.putpalette([0, 0, 0, 255, 0, 0]); im.paste(1, (15, 0, 30, 20))
+        return im, dict(transparency=0), (255, 0, 0)
+    if mode in ('RGB', 'L'):  # a PNG colour key: one colour (black) marked transparent
+        on = (255, 0, 0) if mode == 'RGB' else 200
+        im = Image.new(mode, (30, 20), 0); im.paste(on, (15, 0, 30, 20))
+        return im, dict(transparency=(0, 0, 0) if mode == 'RGB' else 0), (255, 0, 0) if mode == 'RGB' else (200,)*3
+    on = {'RGBA': (255, 0, 0, 255), 'LA': (200, 255)}[mode]  # an alpha channel
+    im = Image.new(mode, (30, 20), (0,)*len(mode)); im.paste(on, (15, 0, 30, 20))
+    return im, {}, (255, 0, 0) if mode == 'RGBA' else (200,)*3
+
+@pytest.mark.parametrize('mode,fmt', [('P', 'PNG'), ('P', 'GIF'), ('RGBA', 'PNG'), ('LA', 'PNG'), ('RGB', 'PNG'),
+                                      ('L', 'PNG'), ('RGBA', 'WEBP')])
+def test_transparent_parts_come_out_white(mode, fmt):
+    "Transparency of each kind (a palette's transparent colour, an alpha channel, a colour key) on white, not black."
+    im, kw, opaque = _transparent(mode)
+    b = io.BytesIO(); im.save(b, fmt, **kw, **({'lossless': True} if fmt == 'WEBP' else {}))
+    out = read_image(b.getvalue())
+    assert out.mode == 'RGB' and out.getpixel((3, 10)) == (255, 255, 255), out.getpixel((3, 10))
+    assert out.getpixel((27, 10)) == opaque

@@ -18,7 +18,6 @@ import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT/'tools'))
 from elsewhere import other_photos, run_elsewhere  # noqa: E402
 from fastbird.data import lesson_data  # noqa: E402
 
@@ -26,7 +25,7 @@ NAME = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['name']
 TORCH = re.search(r'^TORCH\s*:?=\s*(.+)$', (ROOT/'Makefile').read_text(), re.M).group(1).split()
 TORCH_INDEX = os.environ.get('TORCH_INDEX', '')
 NOT_INSTALLED = {'nbdev', 'pytest', 'pytest-xdist', 'jupyterlab', 'gradio'}  # the dev tools, and no web-app stack
-NOTEBOOK = '02_datablock.ipynb'
+NOTEBOOK = 'lesson/02_datablock.ipynb'
 KERNEL = 'fastbird-fresh-venv'
 
 # Python may write the bytecode of what it imports: the fresh venv is installed without compiling, so its first import

@@ -1,5 +1,5 @@
-"""Bad inputs and an end-to-end check for the measuring helpers that nbs/00_why.ipynb uses (fastbird.handcrafted, probing,
-curves and costs), on images written to a temporary folder."""
+"""Bad inputs and an end-to-end check for the measuring helpers that nbs/further/00_why.ipynb uses (fastbird.handcrafted,
+probing, curves and costs), on images written to a temporary folder."""
 import numpy as np, pytest, torch
 from PIL import Image
 from torch import nn
@@ -111,12 +111,17 @@ def test_torch_helpers_take_one_device_and_return_cpu_results():
     with pytest.raises(ValueError, match='not part of the model'): layer_activations(net, {'x': nn.ReLU()}, x)
     with pytest.raises(ValueError, match='never ran'): receptive_field(net, nn.ReLU(), 16)
 
-def test_measure_counts_time_and_memory():
-    with measure('sleep and allocate', images=5) as c:
-        a = np.ones(100 * 2**20 // 8); a[:] = 2
-        import time; time.sleep(0.02)
+def test_measure_counts_time_and_the_memory_a_step_adds():
+    "A step that holds 200 MiB for a while adds about that to the process's peak; a step that holds nothing adds little."
+    import time
+    mib = 200
+    with measure('hold 200 MiB', images=5) as c:
+        a = np.ones(mib * 2**20 // 8); a[:] = 2  # written to, so the pages are really there
+        time.sleep(0.1)  # the sampler looks every 5 ms
         del a
-    assert c.seconds >= 0.02 and c.peak_mb > 100
+    with measure('hold nothing') as idle: time.sleep(0.1)
+    assert c.seconds >= 0.1 and c.peak_mb - c.start_mb >= 0.9*mib, c
+    assert idle.peak_mb - idle.start_mb < 0.5*mib, idle
     assert abs(c.per_second - 5 / c.seconds) < 1e-9
     m = measure('start and stop', images=0)
     c2 = m.start(); time.sleep(0.01); assert m.stop() is c2 and c2.seconds >= 0.01 and c2.per_second is None

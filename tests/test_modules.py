@@ -1,6 +1,7 @@
-"""The library's layout (issue 11): one module per notebook, in the lesson's order. A module imports only modules of
-earlier notebooks, so each notebook can be read, run and tested knowing only what came before it; and star imports of
-any fastbird modules, with or without `from fastai.vision.all import *`, never bind one name to two different things."""
+"""The library's layout: one module per notebook, library pages first in the order a photo meets them, then the few
+small modules lesson pages export (issue 19). A module imports only modules of earlier notebooks, so each notebook can
+be read, run and tested knowing only what came before it; and star imports of any fastbird modules, with or without
+`from fastai.vision.all import *`, never bind one name to two different things."""
 import ast, importlib, itertools, json, re, warnings
 from pathlib import Path
 
@@ -8,14 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT/'fastbird'
-# The lesson's order, as the brief of issue 11 gives it; the notebooks' file names must keep it
+# The order a photo meets them, as the brief of issue 11 gives it; the library notebooks' file names must keep it
 LESSON = ['images', 'fetch', 'data', 'loaders', 'backbones', 'model', 'learner', 'clean', 'descent', 'cli',
           'handcrafted', 'probing', 'curves', 'costs']
+TRACKS = ('library', 'lesson', 'further')  # library modules first: lesson pages build on them, never the other way
 
 def notebook_modules() -> list:
-    "The modules the notebooks export to, in the notebooks' order (their file names)."
+    "The modules the notebooks export to: the library's in its notebooks' order, then the pages' in theirs."
     res = []
-    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+    for nb in [p for d in TRACKS for p in sorted((ROOT/'nbs'/d).glob('*.ipynb'))]:
         cells = json.loads(nb.read_text())['cells']
         m = next((m.group(1) for c in cells if c['cell_type'] == 'code'
                   for m in [re.search(r'^#\|\s*default_exp\s+(\S+)', ''.join(c['source']), re.M)] if m), None)

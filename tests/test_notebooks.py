@@ -1,8 +1,9 @@
-"""Learners run the lesson notebooks in JupyterLab, Kaggle or Colab, outside this repository, on photos they fetched
-themselves. So each lesson notebook is copied alone into an empty folder outside the checkout and run there by a real
+"""Learners run the lesson and going-further pages in JupyterLab, Kaggle or Colab, outside this repository, on photos
+they fetched themselves. So each page is copied alone into an empty folder outside the checkout and run there by a real
 Jupyter kernel (nbclient + ipykernel, widgets included), with FASTBIRD_DATA naming photo folders made for the test:
-other subsets of the course photos, so other photos and other counts (tools/elsewhere.py). This run replaces
-nbdev-test's in-place run of these notebooks, with the same flags: slow, network and notest cells are left out."""
+small subsets of the course photos, so other photos and other counts (tests/elsewhere.py), with the same flags as
+nbdev-test: slow, network and notest cells are left out. The run also checks the saved outputs still match the code
+(tests/saved.py)."""
 import re, sys
 from pathlib import Path
 
@@ -12,11 +13,11 @@ from nbformat.v4 import new_code_cell, new_notebook
 from fastai.vision.all import get_image_files
 from fastbird.data import lesson_data
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
 from elsewhere import NBS, SUBSETS, errors, lesson_notebooks, other_photos, run_elsewhere
+from saved import missing, stale
 
 WIDGET = 'application/vnd.jupyter.widget-view+json'
-WIDGETS_NB = '04d_clean.ipynb'  # the notebook that shows the Cleaner and the "is it a bird?" upload widget
+WIDGETS_NB = {'lesson/04_learner.ipynb': 'Cleaner(', 'lesson/06_homework.ipynb': 'bird_uploader('}  # pages that show widgets
 
 @pytest.fixture(scope='session')
 def photos(tmp_path_factory):
@@ -37,32 +38,41 @@ def test_a_course_count_fails_elsewhere(photos, tmp_path):
     nbformat.write(nb, tmp_path/'counts.ipynb')
     with pytest.raises(CellExecutionError, match='AssertionError'): run_elsewhere(tmp_path/'counts.ipynb', photos, tmp_path/'work')
 
-def test_the_widget_notebook_is_a_lesson_notebook():
-    "Renaming it must not switch off its widget checks below."
-    assert WIDGETS_NB in lesson_notebooks()
-    nb = nbformat.read(NBS/WIDGETS_NB, as_version=4)
-    assert any('bird_uploader(' in c.source and '#| export' not in c.source for c in nb.cells if c.cell_type == 'code')
+def test_the_widget_notebooks_are_lesson_notebooks():
+    "Renaming them must not switch off their widget checks below."
+    for name, call in WIDGETS_NB.items():
+        assert name in lesson_notebooks()
+        nb = nbformat.read(NBS/name, as_version=4)
+        assert any(call in c.source and '#| export' not in c.source for c in nb.cells if c.cell_type == 'code'), (name, call)
 
 @pytest.mark.parametrize('name', lesson_notebooks())
 def test_notebook_runs_where_learners_are(name, photos, tmp_path):
     assert not tmp_path.is_relative_to(NBS.parent), 'outside the checkout'
+    saved = nbformat.read(NBS/name, as_version=4)
+    assert not missing(saved), f'{name}: cells that show a value but have no saved output: {missing(saved)}'
     nb = run_elsewhere(name, photos, tmp_path/'work')
     for i, o in errors(nb):  # only the first web cell may stop (offline), with one line that says what to do
         assert 'raises-exception' in nb.cells[i].metadata.get('tags', []), (i, o.ename, o.evalue)
         assert '\n' not in o.evalue.strip() and 'FASTBIRD_DATA' in o.evalue, o.evalue
-    if name == WIDGETS_NB:
+    changed = stale(saved, nb)
+    assert not changed, f'{name}: saved outputs the code no longer prints (save the page again, or tag the cell `varies`): ' + \
+        '; '.join(f'cell {i}: saved {was[:200]!r}, now {now[:200]!r}' for i, was, now in changed)
+    if name in WIDGETS_NB:
         shown = [o['data'][WIDGET]['model_id'] for c in nb.cells for o in c.get('outputs', []) if WIDGET in o.get('data', {})]
         state = nb.metadata.widgets['application/vnd.jupyter.widget-state+json']['state']
         assert shown and all(m in state for m in shown), 'every widget shown has its state saved, as JupyterLab would render it'
-        assert any(s['model_name'] == 'FileUploadModel' for s in state.values()), 'the "is it a bird?" upload widget is there'
 
-@pytest.mark.parametrize('name', lesson_notebooks())
-def test_first_code_cell_installs_fastbird(name):
-    "Opened outside the repository, a notebook's first code cell installs fastbird with the lesson's libraries from PyPI when they aren't importable, in plain sight."
-    first = next(c for c in nbformat.read(NBS/name, as_version=4).cells if c.cell_type == 'code')
-    assert "for m in ('fastbird', 'fastai', 'timm', 'ddgs')" in first.source and 'find_spec(m) is None' in first.source
-    assert "'pip', 'install', '-q', 'fastbird[lesson]'" in first.source, first.source  # the core install alone can't run the lesson
-    assert '#| hide' not in first.source
+def test_the_stale_output_check_can_fail():
+    "A changed message fails; a `varies` cell may change; a visible value with no saved output is missing."
+    from nbformat.v4 import new_output
+    saved = new_notebook(cells=[new_code_cell('print(msg)', outputs=[new_output('stream', name='stdout', text='old message\n')]),
+                                new_code_cell('len(x)', outputs=[new_output('execute_result', data={'text/plain': '212'})]),
+                                new_code_cell('y'), new_code_cell('#| hide\ny'), new_code_cell('z = 1')])
+    saved.cells[1].metadata['tags'] = ['varies']
+    fresh = nbformat.reads(nbformat.writes(saved), as_version=4)
+    fresh.cells[0].outputs[0].text, fresh.cells[1].outputs[0].data['text/plain'] = 'new message\n', '47'
+    assert [i for i, *_ in stale(saved, fresh)] == [saved.cells[0].id]
+    assert missing(saved) == [saved.cells[2].id]
 
 @pytest.mark.parametrize('name', lesson_notebooks())
 def test_no_repository_paths(name):

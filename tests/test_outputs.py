@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat, pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('*.ipynb'))
+NOTEBOOKS = sorted(p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb'))
 BAD = {'a local path': re.compile(r'/work/|/home/|/root/|/tmp/|site-packages|\.venv/'),
        'an <ipython-input-N> prefix': re.compile(r'<ipython-input-'),
        'a traceback': re.compile(r'Traceback \(most recent call last\)')}

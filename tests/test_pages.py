@@ -1,6 +1,11 @@
-"The docs page check (tests/check_pages.py) over every page, and proof that it catches what it claims to."
-from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell, new_output
-import check_pages as cp
+"The docs page check (tools/check_pages.py) over every page, and proof that it catches what it claims to."
+import sys
+from pathlib import Path
+
+from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell, new_output, new_raw_cell
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
+import check_pages as cp  # noqa: E402
 
 def test_flags_error_outputs_and_empty_api():
     nb = new_notebook(cells=[
@@ -12,32 +17,42 @@ def test_flags_error_outputs_and_empty_api():
     assert 'empty API entry: f' in probs and 'empty API entry: g' not in probs
 
 def test_browser_sees_broken_images_and_mermaid(tmp_path):
-    nb = new_notebook(cells=[new_markdown_cell('# A page\n\n' + 'Some words. ' * 30 + '\n\n![gone](missing.png)'),
+    "Local pictures are judged; a picture on another site (a badge) is counted, since offline it can't be loaded."
+    nb = new_notebook(cells=[new_markdown_cell('# A page\n\n' + 'Some words. ' * 30 + '\n\n![gone](missing.png)'
+                                               '\n\n![badge](https://example.com/badge.svg)'),
                              new_markdown_cell('```{mermaid}\nflowchart LR\n  A --> B\n```')])
     html = tmp_path/'page.html'
     html.write_text(cp.to_html(nb, cp.mermaid_js()))
     r = cp.browse(cp.find_browser(), html, tmp_path/'page.png')
-    assert r['images'] == 1 and r['broken'] == ['missing.png']
+    assert r['images'] == 1 and r['broken'] == ['missing.png'] and r['external_images'] == 1
     assert r['mermaid'] == 1 and r['mermaid_failed'] == 0
     assert (tmp_path/'page.png').stat().st_size > 1000
 
 def test_every_docs_page():
     assert cp.main('screenshots') == 0
 
-def test_flags_links_to_missing_pages():
-    "nbdev names pages from notebook file names without their number; a link to a page the site lacks fails the check."
-    from nbformat.v4 import new_raw_cell
-    names = ['00_why.ipynb', '06_cli.ipynb', '06a_main.ipynb', 'index.ipynb']
-    pages = {cp.page_name(new_notebook(), n) for n in names}
-    assert pages == {'why.html', 'cli.html', 'main.html', 'index.html'}
-    assert cp.page_name(new_notebook(cells=[new_raw_cell('---\ntitle: x\noutput-file: other.html\n---')]), '00_why.ipynb') == 'other.html'
+def test_pages_are_named_and_linked_as_quarto_does():
+    "A notebook's page is its folder plus nbdev's name; a link to a notebook is read from the linking page's folder."
+    nbs = {n: new_notebook() for n in ['index.ipynb', 'lesson/00_is_it_a_bird.ipynb', 'lesson/04_learner.ipynb',
+                                        'library/06_model.ipynb', 'library/12_main.ipynb']}
+    pages = cp.site_pages(nbs)
+    assert pages['lesson/00_is_it_a_bird.ipynb'] == 'lesson/is_it_a_bird.html' and pages['library/12_main.ipynb'] == 'library/main.html'
+    assert cp.page_name(new_notebook(cells=[new_raw_cell('---\ntitle: x\noutput-file: other.html\n---')]), 'lesson/00_x.ipynb') == 'other.html'
+    src = 'lesson/04_learner.ipynb'
+    assert cp.resolve(src, '../library/06_model.ipynb#loading', pages) == ('library/model.html', None)
+    assert cp.resolve(src, '00_is_it_a_bird.ipynb', pages) == ('lesson/is_it_a_bird.html', None)
+    assert cp.resolve(src, 'is_it_a_bird.html', pages) == ('lesson/is_it_a_bird.html', None)
+    assert cp.resolve(src, '06_model.ipynb', pages) == (None, 'lesson/06_model.ipynb')  # not in this folder
+    assert cp.resolve(src, 'model.html', pages) == (None, 'lesson/model.html')
+    assert cp.resolve(src, f'{cp.DOC_URL}library/model.html', pages) == ('library/model.html', None)
+    assert cp.resolve(src, 'https://docs.fast.ai/tutorial.vision.html', pages) is None
+    assert cp.resolve(src, '../images/app-answer.png', pages) is None  # a picture: the browser judges it
     nb = new_notebook(cells=[
-        new_markdown_cell('See [the CLI](cli.html#fastbird-train), [why](./why.html), [home](index.html), '
-                          f'[the docs]({cp.DOC_URL}), [fastai](https://docs.fast.ai/tutorial.vision.html) and '
-                          '[a notebook](04c_learner.ipynb).'),
-        new_markdown_cell('The stub: [main](06a_main.html).'),
+        new_markdown_cell('See [the model](../library/06_model.ipynb#saving), [home](../index.ipynb), [fastai](https://docs.fast.ai/) '
+                          'and [a page that moved](../04c_learner.ipynb).'),
         new_code_cell('x', outputs=[new_output('display_data', data={'text/html': f'<a href="{cp.DOC_URL}gone.html#a">x</a>'})])])
-    assert cp.link_problems(nb, pages) == ['link to a page the site does not have: 06a_main.html',
-                                           'link to a page the site does not have: gone.html']
-    assert any('06a_main.html' in p for p in cp.notebook_problems(nb, pages))
+    assert cp.link_problems(nb, src, pages) == ['link to a page the site does not have: 04c_learner.ipynb',
+                                                'link to a page the site does not have: gone.html']
     assert cp.notebook_problems(nb) == []  # without the site's pages, links are not judged
+    html = cp.to_html(nb, None, src, pages)
+    assert 'href="../library/model.html#saving"' in html and 'href="../index.html"' in html  # as the site links them

@@ -7,8 +7,7 @@ from pathlib import Path
 import nbformat, pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT/'tools'))
-from elsewhere import lesson_notebooks  # noqa: E402
+from elsewhere import lesson_notebooks
 
 PROJ = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']
 NAME, URLS = PROJ['name'], PROJ['urls']
@@ -21,8 +20,8 @@ DOC_RE = re.compile(r'(?:https?://)?[\w-]+\.github\.io/' + re.escape(REPO) + r'(
 
 def files():
     "Every file whose URLs must agree with the setting (a notebook's whole JSON: sources, outputs and metadata)."
-    fs = [ROOT/'README.md', ROOT/'CONTRIBUTING.md', *sorted((ROOT/'nbs').glob('*.ipynb')),
-          *sorted((ROOT/'.github'/'workflows').glob('*.y*ml')), *sorted((ROOT/NAME).glob('*.py'))]
+    fs = [ROOT/'README.md', ROOT/'CONTRIBUTING.md', *sorted((ROOT/'nbs').rglob('*.ipynb')),
+          *sorted((ROOT/'.github'/'workflows').glob('*.y*ml')), *sorted((ROOT/NAME).glob('*.py')), *sorted((ROOT/'tools').glob('*.py'))]
     return sorted({f for f in fs if f.exists()})
 
 def wrong_urls(text):

@@ -1,7 +1,8 @@
 """Write README.md from nbs/index.ipynb, as `nbdev-readme` would (it needs Quarto, which is not installable here).
 
-Hidden cells (`#| hide`) are left out; code cells keep their text outputs. Links to docs pages (`learner.html`) become
-links to the docs site named in pyproject.toml's `[project.urls] Documentation`, so they work on GitHub and PyPI too.
+Hidden cells (`#| hide`) are left out; code cells keep their text outputs. Links to other notebooks
+(`lesson/04_learner.ipynb`) become links to their pages on the docs site named in pyproject.toml's `[project.urls]
+Documentation` (`.../lesson/learner.html`, nbdev's name for the page), so they work on PyPI too.
 Usage: python tools/readme.py [--check]
 """
 import re, sys, tomllib
@@ -16,8 +17,10 @@ def docs_url() -> str:
     return tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
 
 def absolute_links(md:str) -> str:
-    "`md` with relative links to docs pages, `[text](page.html)`, pointing at the docs site."
-    return re.sub(r'\]\(([\w-]+\.html(?:#[\w-]*)?)\)', lambda m: f']({docs_url()}{m.group(1)})', md)
+    "`md` with relative links to notebooks, `[text](lesson/04_learner.ipynb)`, pointing at their pages on the docs site."
+    from nbdev.config import nbpath2html
+    return re.sub(r'\]\(([\w/.-]+)\.ipynb(#[\w-]*)?\)',
+                  lambda m: f']({docs_url()}{nbpath2html(m.group(1) + ".ipynb").as_posix()}{m.group(2) or ""})', md)
 
 def readme_text(nb_path=ROOT/'nbs'/'index.ipynb'):
     "README.md's text for the notebook at `nb_path`."

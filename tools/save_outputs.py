@@ -1,34 +1,61 @@
-"""Run notebooks in a real Jupyter kernel on the course photos and save their outputs for the docs pages.
+"""Run notebooks on the course photos and save their outputs for the docs pages, as the tests will run them.
 
-`nbdev-test --save` runs notebooks in execnb, where fastai's progress bars come out as lines of bar fragments; a real
-kernel (as JupyterLab runs it) records fastai's progress table as the HTML a reader expects. Each notebook runs in an
-empty temporary folder, so files it writes (model folders) stay out of the checkout and out of its outputs. Cells
-flagged slow, network or notest are not run and keep the outputs they had. A cell tagged `raises-exception` (the first
-web cell) depends on the machine's connection: it is saved without outputs.
+- Lesson and going-further pages run as learners run them (tests/elsewhere.py): copied alone into an empty temporary
+  folder, executed by a real Jupyter kernel, so fastai's progress table is saved as the table a reader sees (not as
+  bar fragments) and files the page writes (model folders) stay out of the checkout and out of its outputs. A cell
+  tagged `raises-exception` (the first web cell) depends on the machine's connection: it is saved without outputs.
+- Library pages and the home page run in place, as `nbdev-test` runs them (execnb), on a hidden copy.
 
-Usage: python tools/save_outputs.py nbs/04c_learner.ipynb [more notebooks]; then run nbdev-clean.
+Cells flagged slow, network or notest are not run and keep the outputs they had. The test suite then checks that the
+saved text outputs are still what the code prints (tests/saved.py).
+
+Usage: python tools/save_outputs.py nbs/lesson/04_learner.ipynb [more notebooks]; then run nbdev-clean.
 """
-import sys, tempfile
+import shutil, sys, tempfile, tomllib, uuid
 from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).parent))
-from elsewhere import NBS, errors, run_elsewhere
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT/'tests'))
+from elsewhere import NBS, PAGES, SKIP, errors, run_elsewhere  # noqa: E402
 
-def save_outputs(name:str):
-    "Execute nbs/`name` on the course photos (`data_root()`) and write its outputs back into it."
+FLAGS = tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev']['tst_flags'].split()
+
+def run_page(path:Path):
+    "Run a lesson or going-further page on the course photos, outside the checkout; the executed notebook."
     from fastbird.data import data_root
     with tempfile.TemporaryDirectory(prefix='fastbird-save-') as tmp:
-        ran = run_elsewhere(name, data_root(), Path(tmp))
+        ran = run_elsewhere(path, data_root(), Path(tmp))
     may_stop = lambda c: 'raises-exception' in c.metadata.get('tags', [])
     if errs := [(i, o) for i, o in errors(ran) if not may_stop(ran.cells[i])]:
-        sys.exit(f"{name}: error outputs, not saved: {[(i, o.ename, o.evalue) for i, o in errs]}")
-    nb, done = nbformat.read(NBS/name, as_version=4), {c.id: c for c in ran.cells}
+        sys.exit(f"{path.name}: error outputs, not saved: {[(i, o.ename, o.evalue) for i, o in errs]}")
+    for c in ran.cells:
+        if may_stop(c): c.outputs = []
+    return ran
+
+def run_in_place(path:Path):
+    "Run a library page as nbdev-test does, on a hidden copy beside it; the executed notebook."
+    from nbdev.test import test_nb
+    tmp = path.with_name(f'.{path.stem}-{uuid.uuid4().hex[:6]}.ipynb')
+    shutil.copy(path, tmp)
+    try:
+        ok, _ = test_nb(tmp, skip_flags=FLAGS, save=True)
+        if not ok: sys.exit(f"{path.name}: failed, not saved (the error is printed above)")
+        return nbformat.read(tmp, as_version=4)
+    finally: tmp.unlink(missing_ok=True)
+
+def save_outputs(path:Path):
+    "Execute the notebook at `path` and write the outputs of the cells that ran back into it."
+    path = Path(path).resolve()
+    page = path.relative_to(NBS).parts[0] in PAGES
+    ran = run_page(path) if page else run_in_place(path)
+    nb, done = nbformat.read(path, as_version=4), {c.id: c for c in ran.cells}
     for c in nb.cells:
-        if c.cell_type == 'code' and c.id in done: c.outputs, c.execution_count = ([] if may_stop(c) else done[c.id].outputs), None
+        if c.cell_type == 'code' and c.id in done and not SKIP.search(c.source): c.outputs, c.execution_count = done[c.id].outputs, None
     if 'widgets' in ran.metadata: nb.metadata['widgets'] = ran.metadata['widgets']
-    nbformat.write(nb, NBS/name)
+    else: nb.metadata.pop('widgets', None)  # no widget shown now: no state left over from an earlier run
+    nbformat.write(nb, path)
 
 if __name__ == '__main__':
-    for n in sys.argv[1:]: save_outputs(Path(n).name); print(f"saved {n}")
+    for n in sys.argv[1:]: save_outputs(Path(n)); print(f"saved {n}")
