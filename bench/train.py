@@ -54,19 +54,32 @@ def why(path, arch):
         m = fit_features(trn, ytrn, arch, C=C)
         report(path.name, f'linear probe C={C}', len(trn), len(val), time.time()-start, valid_error(m, val, yval))
 
-def sizes(path, arch, sizes, seed=42):
-    "The linear probe at each of `sizes`, fit on the same training photos and scored on the same held-out ones."
-    from fastai.vision.all import parent_label
+def sizes(path, arch, sizes, seeds):
+    """The linear probe at each of `sizes`, fit on the same training photos and scored on the same held-out ones, for
+    each split of `seeds`: the features of every photo are computed once per size, and the probe's logistic regression
+    (`linear_probe`'s, with its `C`) fit on those of each split's training photos."""
+    import numpy as np
+    from fastai.vision.all import get_image_files, parent_label
+    from sklearn.linear_model import LogisticRegression
+    from fastbird.backbones import image_features
     from fastbird.data import split_files
-    from fastbird.learner import fit_features, valid_scores
-    from fastbird.model import predict_batch
-    trn, val = split_files(path, seed=seed)
-    ytrn, yval = [parent_label(f) for f in trn], [parent_label(f) for f in val]
+    from fastbird.learner import DEFAULT_C, valid_scores
+    files = list(get_image_files(path))
+    y, where = np.array([parent_label(f) for f in files]), {f: i for i, f in enumerate(files)}
+    splits = [[np.array([where[f] for f in part]) for part in split_files(files, seed=seed)] for seed in seeds]
     for size in sizes:
         start = time.time()
-        m = fit_features(trn, ytrn, arch, size=size)
-        s = valid_scores(predict_batch(m, val), yval, m.labels)
-        report(path.name, f'linear probe @{size}', len(trn), len(val), time.time()-start, s['error'], s['log loss'])
+        X = image_features(files, arch, size=size).numpy()
+        secs = time.time()-start
+        scores = []
+        for trn, val in splits:
+            lr = LogisticRegression(C=DEFAULT_C, max_iter=5000).fit(X[trn], y[trn])
+            scores.append(valid_scores(lr.predict_proba(X[val]), y[val], lr.classes_))
+        err, nll = (float(np.mean([sc[k] for sc in scores])) for k in ('error', 'log loss'))
+        first = scores[0]
+        what = f'probe @{size}' + (f', {len(seeds)} splits' if len(seeds)>1 else '')
+        report(path.name, what, len(splits[0][0]), len(splits[0][1]), secs, err, nll)
+        if len(seeds)>1: print(f"        the lesson's split alone: error {first['error']:.3f}, log loss {first['log loss']:.3f}", flush=True)
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -86,12 +99,13 @@ def main():
     print(f"backbone {arch}; torch threads {torch.get_num_threads()}; CPUs {os.cpu_count()}; "
           f"load average before {os.getloadavg()[0]:.1f} (shared CPU: timings are noisy)", flush=True)
     names = {'lesson': f'lesson: fine_tune(3) @{LESSON_SIZE}', 'probe': f'linear probe @{BACKBONES[arch].size}'}
-    if a.sizes:
-        print(f"\nthe linear probe at each size, on the lesson's split (RandomSplitter(0.2, seed=42))", flush=True)
-        row(*HEADER)
-        for ds in a.datasets: sizes(lesson_data(ds), arch, a.sizes)
-        if a.only_sizes: return
     seeds = [42] + list(range(1, a.repeat+1))
+    if a.sizes:
+        print(f"\nthe linear probe at each size, on the same splits (RandomSplitter(0.2, seed) for seeds {seeds}; "
+              "wall s: computing the features of every photo)", flush=True)
+        row(*HEADER)
+        for ds in a.datasets: sizes(lesson_data(ds), arch, a.sizes, seeds)
+        if a.only_sizes: return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:

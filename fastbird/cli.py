@@ -36,9 +36,8 @@ def _arg(p, # the (sub)parser
         if d.default is not inspect.Parameter.empty: kw.setdefault('default', d.default)
         default = kw.get('default')
         if 'type' not in kw and 'action' not in kw and type(default) in (int, float): kw['type'] = type(default)
-        if default not in (None, False) and kw.get('action') is not argparse.BooleanOptionalAction:
-            help += ' (default: %(default)s)'
-    p.add_argument(*(flags or (param,)), help=help, **kw)
+    a = p.add_argument(*(flags or (param,)), help=help, **kw)
+    if flags and a.default not in (None, False) and '%(default)' not in a.help: a.help += ' (default: %(default)s)'
 
 # %% ../nbs/library/11_cli.ipynb #924b7a3f
 def _quiet_warnings():

@@ -51,7 +51,7 @@ def test_linear_classifier_learns_separable_points():
 
 def test_accuracy_of_reads_the_scores_sign():
     assert accuracy_of(torch.tensor([2., -1., 0.5, -3.]), torch.tensor([1., 0., 0., 0.])) == 0.75
-    assert accuracy_of(torch.tensor([0., 0.]), torch.tensor([0., 1.])) == 0.5  # a score of 0 says no
+    assert accuracy_of(torch.tensor([0., 0.]), torch.tensor([0., 0.])) == 1.0  # a score of 0 says no
     assert accuracy_of(torch.tensor([-1.]), torch.tensor([0.])) == 1.0
 
 def test_num_grad_matches_autograd():

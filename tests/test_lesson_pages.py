@@ -94,8 +94,9 @@ def test_install_cell_offline_without_fastbird_says_one_line(tmp_path):
     "Where fastbird isn't installed and there is no internet, the first cell stops with one line, no traceback, no pip."
     from nbclient import NotebookClient
     from elsewhere import environ
-    (tmp_path/'sitecustomize.py').write_text(
-        "import socket, sys\nsys.modules['fastbird'] = None  # as if fastbird were not installed\n"
+    (tmp_path/'sitecustomize.py').write_text(  # in the kernel: fastbird not found, and no connection to anywhere
+        "import importlib.util, socket\n_find = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] == 'fastbird' else _find(name, *a)\n"
         "def _offline(*a, **k): raise OSError(101, 'Network is unreachable')\nsocket.create_connection = _offline\n")
     nb = new_notebook(cells=[new_code_cell(lesson_cells.INSTALL), new_code_cell("print('went on')")])
     with environ(PYTHONPATH=tmp_path):

@@ -2,8 +2,9 @@
 
 - the badges: "Open in Kaggle" and "Open in Colab" for this notebook, from pyproject.toml's `[project.urls] Repository`
   and `[tool.nbdev] branch`;
-- the install cell: where fastbird and the lesson's libraries can't be imported, it checks the connection to PyPI
-  first, and offline stops with one line saying what to do (no traceback); online it runs pip.
+- the install cell: where fastbird or one of the lesson's libraries is not installed, it checks the connection to PyPI
+  first, and offline stops with one line saying what to do (no traceback); online it runs pip. It imports nothing, so
+  it runs in a moment and prints no library's import-time notices.
 
 Usage: python tools/lesson_cells.py [--check]   (writes the cells into nbs/lesson/*.ipynb and nbs/further/*.ipynb)
 """
@@ -36,11 +37,10 @@ def badges(nb_path:Path) -> str:
 INSTALL = '''\
 # Installs fastbird and the lesson's libraries where they are missing (Kaggle, Colab, a fresh JupyterLab); this needs
 # internet. Where they are installed already, it does nothing.
-import importlib, socket, subprocess, sys
+import importlib.util, socket, subprocess, sys
 class Offline(Exception):
     def _render_traceback_(self): return [str(self)]  # Jupyter shows this one line, no traceback
-try: [importlib.import_module(m) for m in ('fastbird', 'fastai', 'timm', 'ddgs')]
-except ImportError:
+if not all(importlib.util.find_spec(m) for m in ('fastbird', 'fastai', 'timm', 'ddgs')):
     try: socket.create_connection(('pypi.org', 443), timeout=10).close()
     except OSError: raise Offline("No internet, so fastbird can't be installed: on Kaggle, switch 'Internet' on in the "
                                   "notebook's settings and run this cell again; elsewhere, pip install 'fastbird[lesson]' "
