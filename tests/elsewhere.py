@@ -26,7 +26,7 @@ SUBSETS = {'birds': {'bird': lambda fs: fs[::2][:24], 'forest': lambda fs: fs[1:
 
 def lesson_notebooks() -> list:
     "The pages a learner opens, as paths relative to nbs/ (lesson/..., further/...), in sidebar order."
-    return [p.relative_to(NBS).as_posix() for d in PAGES for p in sorted((NBS/d).glob('*.ipynb'))]
+    return [p.relative_to(NBS).as_posix() for d in PAGES for p in sorted((NBS/d).glob('[!.]*.ipynb'))]
 
 def other_photos(dest:Path) -> Path:
     "Make `dest/birds/{bird,forest}` and `dest/pets/{cat,dog}` from small subsets of the course photos; returns `dest`."

@@ -15,8 +15,8 @@ import lesson_cells, sidebar  # noqa: E402
 from elsewhere import lesson_notebooks  # noqa: E402
 from saved import HIDDEN  # noqa: E402
 
-LESSON = sorted(p.relative_to(NBS).as_posix() for p in (NBS/'lesson').glob('*.ipynb'))
-ALL = sorted(p.relative_to(NBS).as_posix() for p in NBS.rglob('*.ipynb') if '.ipynb_checkpoints' not in p.parts)
+LESSON = sorted(p.relative_to(NBS).as_posix() for p in (NBS/'lesson').glob('[!.]*.ipynb'))
+ALL = sorted(p.relative_to(NBS).as_posix() for p in NBS.rglob('*.ipynb') if not any(s.startswith('.') for s in p.relative_to(NBS).parts))
 read = lambda name: nbformat.read(NBS/name, as_version=4)
 
 def visible_lines(cell) -> int:

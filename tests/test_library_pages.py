@@ -8,7 +8,7 @@ import nbformat, pytest
 from saved import missing, stale
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARY = sorted(p.name for p in (ROOT/'nbs'/'library').glob('*.ipynb'))
+LIBRARY = sorted(p.name for p in (ROOT/'nbs'/'library').glob('[!.]*.ipynb'))
 FLAGS = tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev']['tst_flags'].split()
 
 def run_in_place(nb_path:Path):

@@ -17,7 +17,7 @@ TRACKS = ('library', 'lesson', 'further')  # library modules first: lesson pages
 def notebook_modules() -> list:
     "The modules the notebooks export to: the library's in its notebooks' order, then the pages' in theirs."
     res = []
-    for nb in [p for d in TRACKS for p in sorted((ROOT/'nbs'/d).glob('*.ipynb'))]:
+    for nb in [p for d in TRACKS for p in sorted((ROOT/'nbs'/d).glob('[!.]*.ipynb'))]:
         cells = json.loads(nb.read_text())['cells']
         m = next((m.group(1) for c in cells if c['cell_type'] == 'code'
                   for m in [re.search(r'^#\|\s*default_exp\s+(\S+)', ''.join(c['source']), re.M)] if m), None)

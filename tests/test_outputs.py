@@ -6,7 +6,8 @@ from pathlib import Path
 import nbformat, pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb'))
+NOTEBOOKS = sorted(p.relative_to(ROOT/'nbs').as_posix() for p in (ROOT/'nbs').rglob('*.ipynb')
+                   if not any(s.startswith('.') for s in p.relative_to(ROOT/'nbs').parts))
 BAD = {'a local path': re.compile(r'/work/|/home/|/root/|/tmp/|site-packages|\.venv/'),
        'an <ipython-input-N> prefix': re.compile(r'<ipython-input-'),
        'a traceback': re.compile(r'Traceback \(most recent call last\)')}

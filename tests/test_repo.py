@@ -20,7 +20,7 @@ DOC_RE = re.compile(r'(?:https?://)?[\w-]+\.github\.io/' + re.escape(REPO) + r'(
 
 def files():
     "Every file whose URLs must agree with the setting (a notebook's whole JSON: sources, outputs and metadata)."
-    fs = [ROOT/'README.md', ROOT/'CONTRIBUTING.md', *sorted((ROOT/'nbs').rglob('*.ipynb')),
+    fs = [ROOT/'README.md', ROOT/'CONTRIBUTING.md', *sorted(p for p in (ROOT/'nbs').rglob('*.ipynb') if not any(s.startswith('.') for s in p.relative_to(ROOT).parts)),
           *sorted((ROOT/'.github'/'workflows').glob('*.y*ml')), *sorted((ROOT/NAME).glob('*.py')), *sorted((ROOT/'tools').glob('*.py'))]
     return sorted({f for f in fs if f.exists()})
 

@@ -24,7 +24,7 @@ COLAB_SVG = 'https://colab.research.google.com/assets/colab-badge.svg'
 
 def page_notebooks() -> list:
     "The lesson and going-further notebooks, in sidebar order."
-    return [p for d in PAGES for p in sorted((NBS/d).glob('*.ipynb'))]
+    return [p for d in PAGES for p in sorted((NBS/d).glob('[!.]*.ipynb'))]
 
 def badges(nb_path:Path) -> str:
     "Markdown for the two badges that open the notebook at `nb_path` (under nbs/) on Kaggle and on Colab."

@@ -49,12 +49,13 @@ def save_outputs(path:Path):
     "Execute the notebook at `path` and write the outputs of the cells that ran back into it."
     path = Path(path).resolve()
     page = path.relative_to(NBS).parts[0] in PAGES
+    nb = nbformat.read(path, as_version=4)
+    if nb.metadata.pop('widgets', None) is not None: nbformat.write(nb, path)  # the state of an earlier run's widgets goes
     ran = run_page(path) if page else run_in_place(path)
     nb, done = nbformat.read(path, as_version=4), {c.id: c for c in ran.cells}
     for c in nb.cells:
         if c.cell_type == 'code' and c.id in done and not SKIP.search(c.source): c.outputs, c.execution_count = done[c.id].outputs, None
-    if 'widgets' in ran.metadata: nb.metadata['widgets'] = ran.metadata['widgets']
-    else: nb.metadata.pop('widgets', None)  # no widget shown now: no state left over from an earlier run
+    if 'widgets' in ran.metadata: nb.metadata['widgets'] = ran.metadata['widgets']  # the widgets shown now
     nbformat.write(nb, path)
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ OFF = {'library/12_main.ipynb'}  # the `python -m fastbird` stub: a page, not in
 
 def sidebar() -> dict:
     "The sidebar, as nbdev's sidebar.yml holds it."
-    contents = ['index.ipynb'] + [{'section': name, 'contents': [p.relative_to(NBS).as_posix() for p in sorted((NBS/d).glob('*.ipynb'))
+    contents = ['index.ipynb'] + [{'section': name, 'contents': [p.relative_to(NBS).as_posix() for p in sorted((NBS/d).glob('[!.]*.ipynb'))
                                                                  if p.relative_to(NBS).as_posix() not in OFF]}
                                   for name, d in SECTIONS.items()]
     return {'website': {'sidebar': {'contents': contents}}}
