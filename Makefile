@@ -43,8 +43,10 @@ browser:
 # photos (tests/test_notebooks.py), the library pages in place as nbdev-test runs them (tests/test_library_pages.py),
 # the docs page check, and the rest of tests/. The flagged cells (slow, network, notest) are left out. The wheel test,
 # which builds and installs fastbird into a fresh environment, has its own target, `make test-install` (CI runs both).
+# Two test workers on 2 cores: each, and each kernel it starts, computes on one thread (OMP_NUM_THREADS=1), so that
+# torch's threads don't fight for the same cores.
 test: $(STAMP) browser web
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 --ignore=tests/test_install.py tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20 --ignore=tests/test_install.py tests
 
 test-install: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_install.py

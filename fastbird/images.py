@@ -8,7 +8,7 @@ Docs: https://fastbird-course.github.io/fastbird/library/images.html.md"""
 __all__ = ['MAX_PIXELS', 'RESAMPLE', 'ImageReadError', 'read_image', 'image_problem', 'image_array']
 
 # %% ../nbs/library/00_images.ipynb #61187677
-import io, struct
+import io, struct, warnings
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
@@ -66,7 +66,9 @@ def read_image(src, # a path, the bytes of an image file, or a PIL image
             if not p.is_file(): raise ImageReadError(str(src), 'no such file')
             data = p.read_bytes()
         try:
-            im = Image.open(io.BytesIO(data))  # reads the header only
+            with warnings.catch_warnings():  # PIL's warning for a large image: fastbird's own check just below says more
+                warnings.simplefilter('ignore', Image.DecompressionBombWarning)
+                im = Image.open(io.BytesIO(data))  # reads the header only
             if im.width*im.height > max_pixels:
                 why = f'decompression bomb ({im.width:,} x {im.height:,} pixels, over {max_pixels:,})'
                 raise ImageReadError(_describe(src), why)

@@ -87,3 +87,15 @@ def test_transparent_parts_come_out_white(mode, fmt):
     out = read_image(b.getvalue())
     assert out.mode == 'RGB' and out.getpixel((3, 10)) == (255, 255, 255), out.getpixel((3, 10))
     assert out.getpixel((27, 10)) == opaque
+
+def test_a_large_image_is_refused_without_pil_s_warning(tmp_path):
+    "Over PIL's own limit (89 million pixels) PIL warns, with its file's path; fastbird's one-line refusal is enough."
+    import warnings
+    from PIL import Image
+    from fastbird.images import ImageReadError, read_image
+    from fastbird.practice import bomb_png
+    (tmp_path/'big.png').write_bytes(bomb_png(10_000, 10_000))  # 100 million pixels: a warning in PIL, not yet its error
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        with pytest.raises(ImageReadError, match='decompression bomb'): read_image(tmp_path/'big.png')
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)], [str(w.message) for w in caught]
