@@ -1,7 +1,7 @@
 import sys
 from pathlib import Path
 import pytest
-sys.path.insert(0, str(Path(__file__).parent))  # test-only helper scripts (check_pages.py) live beside the tests
+sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) live beside the tests
 from fetch_server import Server
 
 @pytest.fixture(scope='module')
@@ -33,3 +33,14 @@ def trained(birds, tmp_path_factory):
     from photos import ARCH, small_copy
     d = small_copy(birds, tmp_path_factory.mktemp('trained')/'photos', n=8)
     return train(d, d.parent/'model', arch=ARCH, size=96, verbose=False), d
+
+# Two workers share the tests as they come: the long ones go first, so that both finish at about the same time rather
+# than one running the last long test alone. Longest first, roughly as measured on 2 cores.
+LONG = ['lesson/04_learner', 'further/01_command_line', 'lesson/06_homework', 'further/00_why', 'lesson/00_is_it_a_bird',
+        'test_every_docs_page', 'test_collecting_touches_no_photos', 'test_notebook_runs_where_learners_are',
+        'test_library_page[08', 'test_library_page[11', 'test_library_page[05', 'test_library_page[09', 'test_library_page']
+
+def pytest_collection_modifyitems(items):
+    "Put the long tests first, longest first; the others keep their order."
+    rank = lambda item: next((i for i, s in enumerate(LONG) if s in item.nodeid), len(LONG))
+    items.sort(key=rank)  # a stable sort

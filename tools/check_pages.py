@@ -132,7 +132,7 @@ def front_matter(src):
     meta = yaml.safe_load(src.strip().strip('-')) or {}
     return f"# {meta.get('title', '')}\n\n*{meta.get('description', '')}*"
 
-def to_html(nb, mjs, src:str=None, pages:dict=None):
+def to_html(nb, mjs, src:str=None, pages:dict=None, mjs_url:str=None):
     "HTML page for a processed notebook, shown roughly as Quarto shows it (links to notebooks lead to their pages)."
     here = posixpath.dirname(pages[src]) if src else ''
     def relink(m):
@@ -155,7 +155,9 @@ def to_html(nb, mjs, src:str=None, pages:dict=None):
     exp = HTMLExporter(template_name='lab')
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
     html, _ = exp.from_notebook_node(nb)
-    head = (f'<script>{mjs}</script><script>mermaid.initialize({{startOnLoad:false}});</script>' if mjs else '') + CHECK_JS
+    has_mermaid = any('class="mermaid"' in c.source for c in nb.cells if c.cell_type == 'markdown')
+    mjs_tag = '' if not has_mermaid else f'<script src="{mjs_url}"></script>' if mjs_url else f'<script>{mjs}</script>' if mjs else ''
+    head = (mjs_tag + '<script>mermaid.initialize({startOnLoad:false});</script>' if mjs_tag else '') + CHECK_JS
     return html.replace('</head>', head + '</head>', 1)
 
 class Browser:
@@ -199,6 +201,7 @@ def main(out='screenshots'):
             (out/f.relative_to(proc)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(f, out/f.relative_to(proc))
     mjs = mermaid_js()
+    if mjs: (out/'mermaid.min.js').write_text(mjs)  # one copy, which the pages with diagrams load
     nbs = {f.relative_to(proc).as_posix(): nbformat.read(f, as_version=4) for f in sorted(proc.rglob('*.ipynb'))
            if not any(p.startswith(('.', '_')) for p in f.relative_to(proc).parts)}
     pages = site_pages(nbs)
@@ -208,7 +211,8 @@ def main(out='screenshots'):
             probs = notebook_problems(nb, src, pages)
             html = out/pages[src]
             html.parent.mkdir(parents=True, exist_ok=True)
-            html.write_text(to_html(nb, mjs, src, pages))
+            url = posixpath.relpath('mermaid.min.js', posixpath.dirname(pages[src]) or '.') if mjs else None  # one file, cached
+            html.write_text(to_html(nb, None, src, pages, mjs_url=url))
             r = b.check(html, html.with_suffix('.png'))
             if 'error' in r: probs.append(r['error'])
             else:
