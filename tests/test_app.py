@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest, yaml
 from fastbird import __version__
 
+# One worker runs this file, in its order (pytest-xdist's --dist loadgroup): one app served, one Chromium, for every test
+pytestmark = pytest.mark.xdist_group('app')
 os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'  # gradio_client's telemetry thread: off, whatever its argument says
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {'GRADIO_ANALYTICS_ENABLED': 'False', 'HF_HUB_DISABLE_TELEMETRY': '1'}
@@ -161,14 +163,14 @@ def test_the_page_says_what_a_non_image_is(app, browser, bird, tmp_path):
     assert "Can't read notabird.jpg as an image: not an image (HTML" in toast, toast
     assert upload(browser, app[0], bird[0], '[data-testid=label-output-value]')==bird[1].label  # still serving
 
-def test_ctrl_c_stops_it(model_dir, tmp_path):
-    port = free_port()
-    with serving(fastbird('app', model_dir, '--port', port), f'http://127.0.0.1:{port}/', tmp_path/'log', cwd=tmp_path) as (p, _):
-        said(tmp_path/'log', 'Ctrl-C stops it')  # past start-up: the interrupt finds it serving
-        p.send_signal(signal.SIGINT)
-        assert p.wait(30)==0, (tmp_path/'log').read_text()
-    assert (tmp_path/'log').read_text().rstrip().endswith('fastbird app: stopped')
-    assert not answers(f'http://127.0.0.1:{port}/')
+def test_ctrl_c_stops_it(app):
+    "The last test of the served app (the file's order, kept by its xdist group): Ctrl-C stops it, saying so."
+    url, p, _, log = app
+    said(log, 'Ctrl-C stops it')  # past start-up: the interrupt finds it serving
+    p.send_signal(signal.SIGINT)
+    assert p.wait(30)==0, log.read_text()
+    assert log.read_text().rstrip().endswith('fastbird app: stopped')
+    assert not answers(url)
 
 # The Space folder
 

@@ -18,6 +18,8 @@ badges) can't be loaded offline, so they are counted, not judged.
 Usage: python tools/check_pages.py [--out screenshots]
 """
 import argparse, json, os, posixpath, re, shutil, subprocess, sys, tempfile, time, tomllib
+from functools import lru_cache
+from html import escape as html_escape
 from pathlib import Path
 
 import nbformat, yaml
@@ -152,13 +154,22 @@ def to_html(nb, mjs, src:str=None, pages:dict=None, mjs_url:str=None):
             c.metadata.setdefault('tags', []).append('remove_input')
         for o in c.get('outputs', []):  # Quarto link attributes that plain markdown would print
             if 'text/markdown' in o.get('data', {}): o['data']['text/markdown'] = re.sub(r'\{target=[^}]*\}', '', o['data']['text/markdown'])
-    exp = HTMLExporter(template_name='lab')
-    exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
-    html, _ = exp.from_notebook_node(nb)
+    html, _ = exporter().from_notebook_node(nb)
     has_mermaid = any('class="mermaid"' in c.source for c in nb.cells if c.cell_type == 'markdown')
     mjs_tag = '' if not has_mermaid else f'<script src="{mjs_url}"></script>' if mjs_url else f'<script>{mjs}</script>' if mjs else ''
     head = (mjs_tag + '<script>mermaid.initialize({startOnLoad:false});</script>' if mjs_tag else '') + CHECK_JS
     return html.replace('</head>', head + '</head>', 1)
+
+@lru_cache
+def exporter() -> HTMLExporter:
+    "nbconvert's HTML exporter, made once: its templates take longer to load than most pages take to render."
+    exp = HTMLExporter(template_name='lab')
+    exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
+    # Code as plain text: the check judges pictures, diagrams, links and errors, and colouring the code (pygments, then
+    # bleach over its output) took half of the check's time. Quarto, which builds the real site, sanitises nothing.
+    exp.register_filter('highlight_code', lambda source, **kw: f'<pre>{html_escape(source)}</pre>')
+    exp.register_filter('clean_html', lambda text: text)
+    return exp
 
 class Browser:
     "One headless Chromium for every page: open a page, wait for its report, take a screenshot."
@@ -191,7 +202,8 @@ def browse(browser, html_path, png_path):
     "Screenshot `html_path` and return what the page reported about itself (one page, one browser)."
     with Browser(*browser) as b: return b.check(html_path, png_path)
 
-def main(out='screenshots'):
+def main(out='screenshots', shots:bool=True):
+    "Check every page, writing its HTML (and, with `shots`, a screenshot) into `out`; the number of pages that failed."
     browser, out = find_browser(), ROOT/out
     proc = proc_nbs()
     if out.exists(): shutil.rmtree(out)
@@ -213,7 +225,7 @@ def main(out='screenshots'):
             html.parent.mkdir(parents=True, exist_ok=True)
             url = posixpath.relpath('mermaid.min.js', posixpath.dirname(pages[src]) or '.') if mjs else None  # one file, cached
             html.write_text(to_html(nb, None, src, pages, mjs_url=url))
-            r = b.check(html, html.with_suffix('.png'))
+            r = b.check(html, html.with_suffix('.png') if shots else None)
             if 'error' in r: probs.append(r['error'])
             else:
                 probs += [f'broken image: {s}' for s in r['broken']]
