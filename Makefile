@@ -39,13 +39,18 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  { echo "make test needs Chromium and its driver for the browser tests: install the 'chromium' and 'chromium-driver' packages" >&2; exit 1; }
 
+# The docs page check draws the pages' mermaid diagrams with mermaid.js from npm, cached in .cache/ (tools/check_pages.py)
+MERMAID := .cache/mermaid/node_modules/mermaid/dist/mermaid.min.js
+$(MERMAID):
+	npm install --silent --no-audit --no-fund --prefix .cache/mermaid mermaid@11
+
 # `make test` runs every notebook and test: the lesson and going-further pages each alone outside the checkout on other
 # photos (tests/test_notebooks.py), the library pages in place as nbdev-test runs them (tests/test_library_pages.py),
 # the docs page check, and the rest of tests/. The flagged cells (slow, network, notest) are left out. The wheel test,
 # which builds and installs fastbird into a fresh environment, has its own target, `make test-install` (CI runs both).
 # Two test workers on 2 cores: each, and each kernel it starts, computes on one thread (OMP_NUM_THREADS=1), so that
 # torch's threads don't fight for the same cores.
-test: $(STAMP) browser web
+test: $(STAMP) browser web $(MERMAID)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=20 --ignore=tests/test_install.py tests
 
 test-install: $(STAMP)

@@ -66,7 +66,7 @@ def read_image(src, # a path, the bytes of an image file, or a PIL image
             if not p.is_file(): raise ImageReadError(str(src), 'no such file')
             data = p.read_bytes()
         try:
-            with warnings.catch_warnings():  # PIL's warning for a large image: fastbird's own check just below says more
+            with warnings.catch_warnings():  # PIL's warning for a large image: fastbird's own check below says more
                 warnings.simplefilter('ignore', Image.DecompressionBombWarning)
                 im = Image.open(io.BytesIO(data))  # reads the header only
             if im.width*im.height > max_pixels:

@@ -16,7 +16,8 @@ def quad(x, w):
 
 def mse_loss(preds, targs):
     "Mean squared error: the average of `(preds-targs)**2`."
-    if preds.shape != targs.shape: raise ValueError(f"results {tuple(preds.shape)} and targets {tuple(targs.shape)} must match")
+    if preds.shape != targs.shape:
+        raise ValueError(f"results {tuple(preds.shape)} and targets {tuple(targs.shape)} must match")
     return ((preds-targs)**2).mean()
 
 # %% ../nbs/lesson/05_inside.ipynb #relu
@@ -35,5 +36,6 @@ def linear_model(x, weights):
 
 def bce(logits, targs):
     "Binary cross-entropy on scores: `-log(sigmoid(score))` for a yes, `-log(1-sigmoid(score))` for a no, averaged."
-    if logits.shape != targs.shape: raise ValueError(f"scores {tuple(logits.shape)} and targets {tuple(targs.shape)} must match")
+    if logits.shape != targs.shape:
+        raise ValueError(f"scores {tuple(logits.shape)} and targets {tuple(targs.shape)} must match")
     return -(targs*F.logsigmoid(logits) + (1-targs)*F.logsigmoid(-logits)).mean()

