@@ -23,16 +23,15 @@ from fastbird.data import lesson_data
 from fastbird.images import read_image
 from fastbird.web import SITE, serve_folder, site_bytes
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
+from chromium import chromium  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 WEB = ROOT/SITE
 
-def chromium(downloads=None):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    o = webdriver.ChromeOptions(); o.binary_location = '/usr/bin/chromium'
-    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1100,900']: o.add_argument(a)
-    if downloads: o.add_experimental_option('prefs', {'download.default_directory': str(downloads), 'download.prompt_for_download': False})
-    d = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=o)
+def browser(downloads=None):
+    "Headless Chromium (tools/chromium.py), given an hour for a script: the bench's 100-photo training."
+    d = chromium(downloads=downloads)
     d.set_script_timeout(3600)
     return d
 
@@ -60,7 +59,7 @@ def load_to_first_answer(url, photo, n):
     "ms from navigation start to the first photo's answer, a photo given as soon as the page has loaded; n fresh browsers."
     res = []
     for _ in range(n):
-        d = chromium()
+        d = browser()
         try:
             d.get(url)
             (a,) = give(d, '[data-fastbird=try]', [photo])
@@ -200,7 +199,7 @@ def main():
     try:
         res['load to first answer'] = load_to_first_answer(url, jpgs(birds/'bird', 0, 1)[0], a.loads)
         print(json.dumps(res['load to first answer'], indent=1), flush=True)
-        d = chromium(downloads)
+        d = browser(downloads)
         try:
             ready(d, url)
             give(d, '[data-fastbird=try]', jpgs(birds/'bird', 0, 1))  # the first answer warms the network up

@@ -1,7 +1,8 @@
 import sys
 from pathlib import Path
 import pytest
-sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) live beside the tests
+sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) beside the tests
+sys.path.insert(1, str(Path(__file__).parents[1]/'tools'))  # and the tools they test or share (check_pages.py, chromium.py)
 from fetch_server import Server
 
 @pytest.fixture(scope='module')

@@ -7,17 +7,19 @@ out. A cell tagged `raises-exception` may stop with an error (the first web cell
 
 Usage: python tests/elsewhere.py nbs/lesson/02_datablock.ipynb [more notebooks] [--keep DIR]
 """
-import argparse, os, re, shutil, sys, tempfile, time, tomllib
+import argparse, os, re, shutil, sys, tempfile, time, uuid
 from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 import nbformat
 from nbclient import NotebookClient
+from nbdev.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NBS = ROOT/'nbs'
 PAGES = ('lesson', 'further')  # the folders of pages learners open in Jupyter, Kaggle or Colab
-FLAGS = tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev']['tst_flags'].split()
+FLAGS = get_config(ROOT).tst_flags.split()
 SKIP = re.compile(r'^#\|\s*(' + '|'.join(FLAGS) + r')\b|^#\|\s*eval:\s*false', re.M)
 # Small subsets of the course photos (or of photos fetched fresh, on GitHub): other photos and other counts than the
 # course copy, as few as the pages allow (the lesson's batch of 32 needs 32 training photos: 41 photos a data set).
@@ -48,16 +50,10 @@ def other_photos(dest:Path) -> Path:
 
 @contextmanager
 def environ(**env):
-    "Set environment variables (None: unset) for the kernels started inside, then put them back."
-    old = {k: os.environ.get(k) for k in env}
-    for k, v in env.items():
-        if v is None: os.environ.pop(k, None)
-        else: os.environ[k] = str(v)
-    try: yield
-    finally:
-        for k, v in old.items():
-            if v is None: os.environ.pop(k, None)
-            else: os.environ[k] = v
+    "Set environment variables (None: unset) for the kernels started inside; `patch.dict` puts them all back after."
+    with patch.dict(os.environ, {k: str(v) for k, v in env.items() if v is not None}):
+        for k in [k for k, v in env.items() if v is None]: os.environ.pop(k, None)
+        yield
 
 def run_elsewhere(name, data:Path, workdir:Path, timeout:int=900, kernel_name:str='python3', env=None, **kw):
     "Copy page `name` (relative to nbs/, or a path) alone into `workdir` and run it there with `FASTBIRD_DATA=data`."
@@ -74,6 +70,17 @@ def run_elsewhere(name, data:Path, workdir:Path, timeout:int=900, kernel_name:st
         NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
                        resources={'metadata': {'path': str(workdir)}}, **kw).execute()
     return nb
+
+def run_in_place(nb_path:Path):
+    "Run a library page as `nbdev-test` does (in its folder, `IN_TEST` set, flagged cells left out) on a hidden copy."
+    from nbdev.test import test_nb
+    tmp = nb_path.with_name(f'.{nb_path.stem}-{uuid.uuid4().hex[:6]}.ipynb')  # nbdev and git ignore dot-files here
+    shutil.copy(nb_path, tmp)
+    try:
+        ok, _ = test_nb(tmp, skip_flags=FLAGS, save=True)
+        if not ok: raise RuntimeError(f'{nb_path.name} failed: its error is printed above')
+        return nbformat.read(tmp, as_version=4)
+    finally: tmp.unlink(missing_ok=True)
 
 def errors(nb) -> list:
     "(cell index, error output) for every error in an executed notebook."

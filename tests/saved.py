@@ -15,10 +15,10 @@ it is not run by the tests: flagged `notest`, `slow`, `network` or `eval: false`
 `raises-exception`, and is saved without outputs because they depend on the machine's connection).
 """
 import ast, re
+from elsewhere import SKIP  # the cells the tests leave out: flagged as pyproject's tst_flags say, or `eval: false`
 
 VARIES = 'varies'
 HIDDEN = re.compile(r'^#\|\s*(hide\b|include:\s*false|echo:\s*false)', re.M)
-NOT_RUN = re.compile(r'^#\|\s*(notest|slow|network|eval:\s*false)\b', re.M)
 ADDRESS = re.compile(r' at 0x[0-9a-f]+')  # object reprs print their memory address
 
 def texts(cell) -> str:
@@ -55,5 +55,5 @@ def ends_in_expression(source:str) -> bool:
 def missing(saved_nb) -> list:
     "Ids of visible cells the tests run that end in an expression but have no saved output."
     return [c.id for c in saved_nb.cells if c.cell_type == 'code' and not HIDDEN.search(c.source)
-            and not NOT_RUN.search(c.source) and 'raises-exception' not in c.metadata.get('tags', [])
+            and not SKIP.search(c.source) and 'raises-exception' not in c.metadata.get('tags', [])
             and ends_in_expression(c.source) and not c.get('outputs')]

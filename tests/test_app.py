@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest, yaml
+from chromium import chromium
 from fastbird import __version__
 
 # One worker runs this file, in its order (pytest-xdist's --dist loadgroup): one app served, one Chromium, for every test
@@ -130,11 +131,7 @@ def test_port_in_use_is_one_line(app, model_dir, tmp_path):
 
 @pytest.fixture(scope='module')
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    o = webdriver.ChromeOptions(); o.binary_location = '/usr/bin/chromium'
-    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1000,800']: o.add_argument(a)
-    d = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=o)
+    d = chromium(1000, 800)
     yield d
     d.quit()
 

@@ -10,6 +10,7 @@ import numpy as np, pytest
 from PIL import Image
 from fastbird.images import RESAMPLE, image_array, image_problem, read_image
 from fastbird.web import ORT_FILES, SITE, backbone_outputs, head_answers
+from chromium import chromium
 from fetch_server import Server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,13 +36,7 @@ def downloads(tmp_path_factory): return tmp_path_factory.mktemp('downloads')
 
 @pytest.fixture(scope='module')
 def browser(downloads):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    o = webdriver.ChromeOptions(); o.binary_location = '/usr/bin/chromium'
-    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--window-size=1100,900',
-              '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']: o.add_argument(a)
-    o.add_experimental_option('prefs', {'download.default_directory': str(downloads), 'download.prompt_for_download': False})
-    d = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=o)
+    d = chromium(downloads=downloads, args=('--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'))
     d.set_script_timeout(120)
     yield d
     d.quit()

@@ -1,11 +1,7 @@
 "The docs page check (tools/check_pages.py) over every page, and proof that it catches what it claims to."
-import sys
-from pathlib import Path
-
 from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell, new_output, new_raw_cell
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]/'tools'))
-import check_pages as cp  # noqa: E402
+import check_pages as cp  # tools/, on the path from conftest.py
 
 def test_flags_error_outputs_and_empty_api():
     nb = new_notebook(cells=[

@@ -10,19 +10,16 @@ import argparse, sys, tempfile, time
 from pathlib import Path
 
 from PIL import Image
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from fastbird.app import make_app
+from chromium import chromium
 
 LIMIT = 150_000
 
 def browser(width=1000, height=900):
-    "Headless Debian Chromium driven by Selenium."
-    o = webdriver.ChromeOptions(); o.binary_location = '/usr/bin/chromium'
-    for a in ['--headless=new', '--no-sandbox', '--disable-gpu', f'--window-size={width},{height}', '--hide-scrollbars']: o.add_argument(a)
-    return webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=o)
+    "Headless Chromium (tools/chromium.py), scrollbars hidden."
+    return chromium(width, height, args=('--hide-scrollbars',))
 
 def upload(d, url, f, wait_for):
     "Open the app at `url`, upload file `f` through its file input, press Submit and wait for the `wait_for` element."

@@ -26,18 +26,12 @@ import nbformat, yaml
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+sys.path.insert(0, str(Path(__file__).parent))
+from chromium import chromium, find_browser  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-BROWSERS = ['chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable']
 MERMAID_JS = ROOT/'.cache'/'mermaid'/'node_modules'/'mermaid'/'dist'/'mermaid.min.js'
 DOC_URL = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
-
-def find_browser():
-    "Path of a Chromium-like browser and of its driver, or a clear error saying how to get them."
-    b = next((p for n in BROWSERS if (p := shutil.which(n))), None)
-    d = shutil.which('chromedriver')
-    if not (b and d): sys.exit("check_pages: no Chromium or chromedriver found. Install them (Debian: `apt-get install "
-                               "chromium chromium-driver`, or `make browser`) and rerun.")
-    return b, d
 
 def proc_nbs():
     "Run `nbdev-proc-nbs` and return the folder of processed notebooks."
@@ -171,18 +165,14 @@ def exporter() -> HTMLExporter:
     exp.register_filter('clean_html', lambda text: text)
     return exp
 
+CHECK_ARGS = ('--disable-quic', '--no-first-run', '--hide-scrollbars', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync',
+              '--host-resolver-rules=MAP * ~NOTFOUND')  # offline at once: a badge on another site fails, not waits
+
 class Browser:
     "One headless Chromium for every page: open a page, wait for its report, take a screenshot."
-    def __init__(self, binary=None, driver=None):
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-        binary, driver = (binary, driver) if binary and driver else find_browser()
-        o = webdriver.ChromeOptions(); o.binary_location = binary
-        for a in ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--hide-scrollbars',
-                  '--disable-background-networking', '--disable-component-update', '--disable-sync', '--window-size=1200,1800',
-                  '--host-resolver-rules=MAP * ~NOTFOUND',  # offline at once: a badge on another site fails, not waits
-                  f'--user-data-dir={tempfile.mkdtemp()}']: o.add_argument(a)
-        self.d = webdriver.Chrome(service=Service(driver), options=o)
+    def __init__(self, browser:tuple=None): # (browser, driver) paths; by default `find_browser()`'s
+        self.d = chromium(1200, 1800, args=CHECK_ARGS, browser=browser)
         self.d.set_page_load_timeout(60)
     def check(self, html_path:Path, png_path:Path=None, timeout:float=30) -> dict:
         "Open `html_path`; what the page reported about itself once loaded (and a screenshot in `png_path`)."
@@ -201,7 +191,7 @@ class Browser:
 
 def browse(browser, html_path, png_path):
     "Screenshot `html_path` and return what the page reported about itself (one page, one browser)."
-    with Browser(*browser) as b: return b.check(html_path, png_path)
+    with Browser(browser) as b: return b.check(html_path, png_path)
 
 def main(out='screenshots', shots:bool=True):
     "Check every page, writing its HTML (and, with `shots`, a screenshot) into `out`; the number of pages that failed."
@@ -219,7 +209,7 @@ def main(out='screenshots', shots:bool=True):
            if not any(p.startswith(('.', '_')) for p in f.relative_to(proc).parts)}
     pages = site_pages(nbs)
     failed = 0
-    with Browser(*browser) as b:
+    with Browser(browser) as b:
         for src, nb in nbs.items():
             probs = notebook_problems(nb, src, pages)
             html = out/pages[src]

@@ -11,16 +11,14 @@ saved text outputs are still what the code prints (tests/saved.py).
 
 Usage: python tools/save_outputs.py nbs/lesson/04_learner.ipynb [more notebooks]; then run nbdev-clean.
 """
-import shutil, sys, tempfile, tomllib, uuid
+import sys, tempfile
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tests'))
-from elsewhere import NBS, PAGES, SKIP, errors, run_elsewhere  # noqa: E402
-
-FLAGS = tomllib.loads((ROOT/'pyproject.toml').read_text())['tool']['nbdev']['tst_flags'].split()
+from elsewhere import NBS, PAGES, SKIP, errors, run_elsewhere, run_in_place  # noqa: E402
 
 def run_page(path:Path):
     "Run a lesson or going-further page on the course photos, outside the checkout; the executed notebook."
@@ -34,24 +32,14 @@ def run_page(path:Path):
         if may_stop(c): c.outputs = []
     return ran
 
-def run_in_place(path:Path):
-    "Run a library page as nbdev-test does, on a hidden copy beside it; the executed notebook."
-    from nbdev.test import test_nb
-    tmp = path.with_name(f'.{path.stem}-{uuid.uuid4().hex[:6]}.ipynb')
-    shutil.copy(path, tmp)
-    try:
-        ok, _ = test_nb(tmp, skip_flags=FLAGS, save=True)
-        if not ok: sys.exit(f"{path.name}: failed, not saved (the error is printed above)")
-        return nbformat.read(tmp, as_version=4)
-    finally: tmp.unlink(missing_ok=True)
-
 def save_outputs(path:Path):
     "Execute the notebook at `path` and write the outputs of the cells that ran back into it."
     path = Path(path).resolve()
     page = path.relative_to(NBS).parts[0] in PAGES
     nb = nbformat.read(path, as_version=4)
     if nb.metadata.pop('widgets', None) is not None: nbformat.write(nb, path)  # the state of an earlier run's widgets goes
-    ran = run_page(path) if page else run_in_place(path)
+    try: ran = run_page(path) if page else run_in_place(path)
+    except RuntimeError as e: sys.exit(f'{e}; not saved')
     nb, done = nbformat.read(path, as_version=4), {c.id: c for c in ran.cells}
     for c in nb.cells:
         if c.cell_type == 'code' and c.id in done and not SKIP.search(c.source): c.outputs, c.execution_count = done[c.id].outputs, None
