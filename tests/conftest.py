@@ -1,6 +1,30 @@
-import sys
+import os, sys
 from pathlib import Path
 import pytest
+
+class Record:
+    "An audit hook (PEP 578): while `on`, records the files and folders opened, listed or made, and the hosts reached."
+    def __init__(self): self.on, self.paths, self.hosts = False, [], []
+    def __call__(self, event, args):
+        if not self.on: return
+        if event in ('open', 'os.listdir', 'os.scandir', 'os.mkdir') and isinstance(args[0], (str, bytes, os.PathLike)):
+            self.paths.append(os.path.abspath(os.fsdecode(args[0])))
+        elif event == 'socket.connect': self.hosts.append(args[1])
+        elif event == 'socket.getaddrinfo': self.hosts.append(args[0])
+
+# Collecting the tests touches no photos and no network (tests/test_suite.py checks): from here until pytest has
+# collected the tests, this records what the collecting opened, listed, made and reached. Audit hooks stay for the
+# life of the process; this one does nothing once `on` is False.
+COLLECTING = Record()
+sys.addaudithook(COLLECTING)
+COLLECTING.on = True
+
+def pytest_collection_finish(session): COLLECTING.on = False
+
+@pytest.fixture
+def collecting() -> Record:
+    "What collecting this run's tests opened, listed, made and reached (in this worker, which collected them all)."
+    return COLLECTING
 sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) beside the tests
 sys.path.insert(1, str(Path(__file__).parents[1]/'tools'))  # and the tools they test or share (check_pages.py, chromium.py)
 from fetch_server import Server
@@ -11,7 +35,7 @@ def server():
     with Server() as s: yield s
 
 # The course photos are looked up when a test first asks for them, never while tests are collected: on a machine
-# without them, `lesson_data` fetches them from the web, which a `pytest --collect-only` must not do.
+# without them, `lesson_data` fetches them from the web, which collecting the tests must not do (test_suite.py).
 
 @pytest.fixture(scope='session')
 def birds() -> Path:

@@ -32,6 +32,13 @@ SUBSETS = {'birds': {'bird': lambda fs: fs[::2][:21], 'forest': lambda fs: fs[1:
 # same; the memory a page's `measure` reports is what the process holds, and with these it holds on to more.
 MALLOC = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184:glibc.malloc.top_pad=1073741824'
 
+# fastai's DataLoaders start `defaults.cpus` worker processes (2 here) each time a page iterates its data, forked from a
+# kernel that holds torch: on 2 cores, with the other test worker busy, that costs more than the loading it shares out
+# (measured here: fine_tune(3) on 41 photos, 23 s with workers, 12 s without). So the kernels these tests start load in
+# their own process, as fastai itself does on macOS (and in notebooks on Windows): the page's code is unchanged, and
+# the library pages and tests/ still run fastai's worker processes. An IPython startup file, run before the first cell.
+IN_PROCESS = "from fastcore.basics import defaults\ndefaults.cpus = 0  # fastai's DataLoaders: no worker processes\n"
+
 def lesson_notebooks() -> list:
     "The pages a learner opens, as paths relative to nbs/ (lesson/..., further/...), in sidebar order."
     return [p.relative_to(NBS).as_posix() for d in PAGES for p in sorted((NBS/d).glob('[!.]*.ipynb'))]
@@ -64,8 +71,11 @@ def run_elsewhere(name, data:Path, workdir:Path, timeout:int=900, kernel_name:st
     nb = nbformat.read(workdir/src.name, as_version=4)
     nb.cells = [c for c in nb.cells if not (c.cell_type == 'code' and SKIP.search(c.source))]
     home = workdir/'.home'  # no Hugging Face login and no search cache of this machine's user
+    startup = home/'ipython'/'profile_default'/'startup'
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup/'00-in-process.py').write_text(IN_PROCESS)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the environment's commands, as once activated
-    with environ(FASTBIRD_DATA=data, HF_HOME=home/'hf', HF_TOKEN=None, FASTBIRD_CACHE=home/'cache', PATH=path,
+    with environ(FASTBIRD_DATA=data, IPYTHONDIR=home/'ipython', HF_HOME=home/'hf', HF_TOKEN=None, FASTBIRD_CACHE=home/'cache', PATH=path,
                  GLIBC_TUNABLES=MALLOC, **(env or {})):
         NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
                        resources={'metadata': {'path': str(workdir)}}, **kw).execute()

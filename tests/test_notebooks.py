@@ -38,6 +38,13 @@ def test_a_course_count_fails_elsewhere(photos, tmp_path):
     nbformat.write(nb, tmp_path/'counts.ipynb')
     with pytest.raises(CellExecutionError, match='AssertionError'): run_elsewhere(tmp_path/'counts.ipynb', photos, tmp_path/'work')
 
+def test_the_kernels_start_no_data_workers(photos, tmp_path):
+    "The kernels load data in their own process (tests/elsewhere.py says why): fastai's worker count is 0 there."
+    nb = new_notebook(cells=[new_code_cell("from fastcore.basics import defaults\nprint(defaults.cpus)")])
+    nbformat.write(nb, tmp_path/'cpus.ipynb')
+    ran = run_elsewhere(tmp_path/'cpus.ipynb', photos, tmp_path/'work')
+    assert ran.cells[0].outputs[0].text.strip() == '0'
+
 def test_the_widget_notebooks_are_lesson_notebooks():
     "Renaming them must not switch off their widget checks below."
     for name, call in WIDGETS_NB.items():

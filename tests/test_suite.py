@@ -1,21 +1,41 @@
 """The test suite's own rules (issue 11): collecting the tests touches no photos and no network (the course photos come
 from session fixtures in conftest.py, asked for by the tests that use them), and every test that needs an HTTP server
 uses the one loopback server of tests/fetch_server.py."""
-import os, re, subprocess, sys
+import os, re, sys, urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-def test_collecting_touches_no_photos(tmp_path):
-    "On a machine without the course photos, `pytest --collect-only` neither fetches them nor fails for want of them."
-    empty, cache = tmp_path/'no-photos', tmp_path/'cache'
-    empty.mkdir()
-    env = {**os.environ, 'FASTBIRD_DATA': str(empty), 'FASTBIRD_CACHE': str(cache), 'DDGS_PROXY': 'http://127.0.0.1:9'}
-    r = subprocess.run([sys.executable, '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider', str(HERE)],
-                       capture_output=True, text=True, env=env, cwd=HERE.parent, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert re.search(r'^\d+ tests collected', r.stdout, re.M), r.stdout[-2000:]
-    assert not list(empty.iterdir()) and not cache.exists(), 'collecting the tests looked for photos'
+def under(paths, roots) -> list:
+    "The paths that are inside one of the folders `roots`."
+    roots = [os.path.realpath(r) for r in roots]
+    return [p for p in paths if any(os.path.realpath(p) == r or os.path.realpath(p).startswith(r + os.sep) for r in roots)]
+
+def photo_roots() -> list:
+    "Where fastbird keeps photos and search results: the folders collecting must leave alone."
+    from fastbird.data import data_root
+    from fastbird.fetch import cache_dir
+    return [data_root(), cache_dir()]
+
+def test_collecting_touches_no_photos(collecting):
+    """Collecting this run's tests (conftest.py recorded it) opened, listed and made nothing where the photos or the search
+    cache live, and reached no host: so on a machine without the photos, collecting neither fetches nor fails."""
+    assert any(p.endswith('test_suite.py') for p in collecting.paths), 'the record holds what collecting read'
+    assert not under(collecting.paths, photo_roots()), under(collecting.paths, photo_roots())[:5]
+    assert not collecting.hosts, collecting.hosts
+
+def test_the_record_sees_photos_and_hosts(birds, server):
+    "The record can fail: listing the photos, opening one and fetching a URL are each recorded."
+    from fastai.vision.all import get_image_files
+    from PIL import Image
+    from conftest import Record
+    r = Record()
+    sys.addaudithook(r)
+    r.on = True
+    Image.open(get_image_files(birds)[0]).close()
+    urllib.request.urlopen(server.base + '/photo.jpg', timeout=10).close()
+    r.on = False
+    assert len(under(r.paths, photo_roots())) >= 2 and r.hosts, (r.paths[-5:], r.hosts)
 
 SERVERS = re.compile(r'\b(http\.server|socketserver|HTTPServer|BaseHTTPRequestHandler|ThreadingHTTPServer|\.listen\()')
 

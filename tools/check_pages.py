@@ -33,14 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 MERMAID_JS = ROOT/'.cache'/'mermaid'/'node_modules'/'mermaid'/'dist'/'mermaid.min.js'
 DOC_URL = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
 
-def proc_nbs():
-    "Run `nbdev-proc-nbs` and return the folder of processed notebooks."
+def proc_nbs(workers:int=2):
+    "Run `nbdev-proc-nbs` with `workers` processes (0: in its own process) and return the folder of processed notebooks."
     shim = Path(tempfile.mkdtemp())/'quarto'
     shim.write_text('#!/bin/sh\necho "quarto is not available on this machine" >&2\nexit 1\n')
     shim.chmod(0o755)
     bindir = Path(sys.executable).parent
     env = {**os.environ, 'PATH': f"{shim.parent}{os.pathsep}{bindir}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run([str(bindir/'nbdev-proc-nbs')], cwd=ROOT, env=env, check=True)
+    subprocess.run([str(bindir/'nbdev-proc-nbs'), '--n-workers', str(workers)], cwd=ROOT, env=env, check=True)
     return ROOT/'_proc'
 
 def mermaid_js():
@@ -193,10 +193,10 @@ def browse(browser, html_path, png_path):
     "Screenshot `html_path` and return what the page reported about itself (one page, one browser)."
     with Browser(browser) as b: return b.check(html_path, png_path)
 
-def main(out='screenshots', shots:bool=True):
+def main(out='screenshots', shots:bool=True, workers:int=2):
     "Check every page, writing its HTML (and, with `shots`, a screenshot) into `out`; the number of pages that failed."
     browser, out = find_browser(), ROOT/out
-    proc = proc_nbs()
+    proc = proc_nbs(workers)
     if out.exists(): shutil.rmtree(out)
     out.mkdir()
     for f in proc.rglob('*'):  # pictures and other files pages link to sit beside the pages, as on the site
