@@ -7,9 +7,13 @@ def test_flags_error_outputs_and_empty_api():
     nb = new_notebook(cells=[
         new_code_cell('1/0', outputs=[new_output('error', ename='ZeroDivisionError', evalue='division by zero', traceback=[])]),
         new_code_cell('#| echo: false\nshow_doc(f)', outputs=[new_output('execute_result', data={'text/markdown': ''})]),
-        new_code_cell('#| echo: false\nshow_doc(g)', outputs=[new_output('execute_result', data={'text/markdown': '### g'})])])
+        new_code_cell('#| echo: false\nshow_doc(g)', outputs=[new_output('execute_result', data={'text/markdown': '### g'})]),
+        new_code_cell('import torch', outputs=[new_output('stream', name='stderr', text=(
+            '/x/torch/jit/_script.py:1491: FutureWarning: `torch.jit.script` is deprecated.\n  warnings.warn(\n'))]),
+        new_code_cell('train()', outputs=[new_output('stream', name='stderr', text="Note: fastbird uses EfficientNet-Lite0.\n")])])
     probs = cp.notebook_problems(nb)
     assert any('ZeroDivisionError' in p for p in probs)
+    assert [p for p in probs if 'warning' in p] == ['a warning shows on the page: FutureWarning: `torch.jit.script` is deprecated.']
     assert 'empty API entry: f' in probs and 'empty API entry: g' not in probs
 
 def test_browser_sees_broken_images_and_mermaid(tmp_path):
