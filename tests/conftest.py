@@ -61,9 +61,9 @@ def trained(birds, tmp_path_factory):
 
 # Two workers share the tests as they come: the long ones go first, so that both finish at about the same time rather
 # than one running the last long test alone. Longest first, roughly as measured on 2 cores.
-LONG = ['lesson/04_learner', 'lesson/06_homework', 'lesson/00_is_it_a_bird', 'test_app.py', 'test_browser.py',
-        'further/00_why', 'further/01_command_line', 'test_library_page[11', 'test_library_page[08', 'test_every_docs_page',
-        'test_collecting_touches_no_photos', 'test_notebook_runs_where_learners_are', 'test_library_page']
+LONG = ['test_every_docs_page', 'lesson/04_learner', 'test_browser.py', 'test_app.py', 'lesson/06_homework',
+        'further/00_why', 'further/01_command_line', 'lesson/00_is_it_a_bird', 'test_library_page[11',
+        'test_library_page[08', 'test_notebook_runs_where_learners_are', 'test_library_page']
 
 def pytest_collection_modifyitems(items):
     "Put the long tests first, longest first; the others keep their order."
