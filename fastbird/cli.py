@@ -284,7 +284,7 @@ def run_app(args) -> int:
     "Serve the app for `args.model` until Ctrl-C; 1 (with the reason) if Gradio or the model is missing, or no port."
     from fastbird.app import need_gradio, serve
     from fastbird.model import ModelFileError, load_classifier
-    try: need_gradio(); model = load_classifier(args.model)
+    try: model = load_classifier(args.model); need_gradio()  # a wrong folder is said before Gradio's import (3 s)
     except (ImportError, ModelFileError) as e: return _fail('app', e)
     try: app = serve(model, args.port, args.share)
     except OSError as e: return _fail('app', f'{e}; choose another with --port')

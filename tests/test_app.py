@@ -91,8 +91,9 @@ def junk(folder:Path) -> tuple:
     (folder/'notes.txt').write_text('not a photo\n'); (folder/'notabird.jpg').write_text('<html>403 Forbidden</html>')
     return folder/'notes.txt', folder/'notabird.jpg'
 
-def test_no_gradio_one_line_hint(tmp_path):
-    r = subprocess.run(fastbird('app', tmp_path, pre="sys.modules['gradio'] = None"), capture_output=True, text=True, timeout=60)
+def test_no_gradio_one_line_hint(model_dir):
+    "A model and no Gradio: one line saying what to install (a missing model folder is said first, without Gradio)."
+    r = subprocess.run(fastbird('app', model_dir, pre="sys.modules['gradio'] = None"), capture_output=True, text=True, timeout=60)
     assert r.returncode==1 and r.stdout=='', r
     assert r.stderr.splitlines()==["fastbird app: The app needs Gradio, which is not installed here: pip install 'fastbird[app]'"], r.stderr
 
