@@ -75,11 +75,13 @@ def run_elsewhere(name, data:Path, workdir:Path, timeout:int=900, kernel_name:st
     startup.mkdir(parents=True, exist_ok=True)
     (startup/'00-in-process.py').write_text(IN_PROCESS)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # the environment's commands, as once activated
-    with environ(FASTBIRD_DATA=data, IPYTHONDIR=home/'ipython', HF_HOME=home/'hf', HF_TOKEN=None, FASTBIRD_CACHE=home/'cache', PATH=path,
+    with environ(FASTBIRD_DATA=data, IPYTHONDIR=home/'ipython', HF_HOME=home/'hf', HF_TOKEN=None,
+                 FASTBIRD_CACHE=home/'cache', PATH=path,
                  GLIBC_TUNABLES=MALLOC, **(env or {})):
         # the kernel is stopped at once when the last cell is done: a graceful shutdown of a kernel that holds torch
         # waits about 2.5 s more here (measured), for nothing the page needs
-        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True, shutdown_kernel='immediate',
+        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, store_widget_state=True,
+                       shutdown_kernel='immediate',
                        resources={'metadata': {'path': str(workdir)}}, **kw).execute()
     return nb
 

@@ -9,7 +9,8 @@ HERE = Path(__file__).resolve().parent
 def under(paths, roots) -> list:
     "The paths that are inside one of the folders `roots`."
     roots = [os.path.realpath(r) for r in roots]
-    return [p for p in paths if any(os.path.realpath(p) == r or os.path.realpath(p).startswith(r + os.sep) for r in roots)]
+    inside = lambda p: any(p == r or p.startswith(r + os.sep) for r in roots)
+    return [p for p in paths if inside(os.path.realpath(p))]
 
 def photo_roots() -> list:
     "Where fastbird keeps photos and search results: the folders collecting must leave alone."
@@ -18,8 +19,8 @@ def photo_roots() -> list:
     return [data_root(), cache_dir()]
 
 def test_collecting_touches_no_photos(collecting):
-    """Collecting this run's tests (conftest.py recorded it) opened, listed and made nothing where the photos or the search
-    cache live, and reached no host: so on a machine without the photos, collecting neither fetches nor fails."""
+    """Collecting this run's tests (conftest.py recorded it) opened, listed and made nothing where the photos or the
+    search cache live, and reached no host: so on a machine without the photos, collecting neither fetches nor fails."""
     assert any(p.endswith('test_suite.py') for p in collecting.paths), 'the record holds what collecting read'
     assert not under(collecting.paths, photo_roots()), under(collecting.paths, photo_roots())[:5]
     assert not collecting.hosts, collecting.hosts

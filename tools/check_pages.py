@@ -6,7 +6,8 @@ Quarto (which builds the real site on GitHub) is not installable here, so this s
 2. renders every processed page to HTML with nbconvert, mermaid diagrams included (mermaid.js from npm when available),
    into the site's layout: `lesson/00_is_it_a_bird.ipynb` becomes `lesson/is_it_a_bird.html`, as nbdev names it;
 3. opens each page in one headless Chromium (driven by selenium), takes a screenshot, and reads back what it saw;
-4. fails on a page with an error output, a warning printed, a broken image, a mermaid diagram that did not render, an empty API section,
+4. fails on a page with an error output, a warning printed, a broken image, a mermaid diagram that did not render,
+   an empty API section,
    or a link to a page the site does not have.
 
 Links follow Quarto's rule for a website: a relative link is read from the linking page's folder; a link to a notebook
@@ -34,7 +35,7 @@ MERMAID_JS = ROOT/'.cache'/'mermaid'/'node_modules'/'mermaid'/'dist'/'mermaid.mi
 DOC_URL = tomllib.loads((ROOT/'pyproject.toml').read_text())['project']['urls']['Documentation'].rstrip('/') + '/'
 
 def proc_nbs(workers:int=2):
-    "Run `nbdev-proc-nbs` with `workers` processes (0: in its own process) and return the folder of processed notebooks."
+    "Run `nbdev-proc-nbs` with `workers` processes (0: in its own) and return the folder of processed notebooks."
     shim = Path(tempfile.mkdtemp())/'quarto'
     shim.write_text('#!/bin/sh\necho "quarto is not available on this machine" >&2\nexit 1\n')
     shim.chmod(0o755)
@@ -101,14 +102,15 @@ def link_problems(nb, src:str, pages:dict) -> list:
 WARNING = re.compile(r'\w+Warning: .*')  # a Python warning, as `warnings` prints it
 
 def notebook_problems(nb, src:str=None, pages:dict=None):
-    "Error outputs, warnings, empty API entries and (given the site's `pages`) links to missing pages in a processed notebook."
+    "Error outputs, warnings, empty API entries and (given the site's `pages`) links to missing pages in a processed page."
     probs = []
     for c in nb.cells:
         for o in c.get('outputs', []):
             if o.get('output_type') == 'error': probs.append(f"error output: {o.get('ename')}: {o.get('evalue')}"[:200])
             if o.get('output_type') == 'stream' and 'Traceback (most recent call last)' in o.get('text', ''):
                 probs.append('a traceback printed in an output')
-            if o.get('output_type') == 'stream' and o.get('name') == 'stderr' and (w := WARNING.search(o.get('text', ''))):
+            w = WARNING.search(o.get('text', '')) if o.get('output_type') == 'stream' and o.get('name') == 'stderr' else None
+            if w:
                 probs.append(f'a warning shows on the page: {w.group(0)[:120]}')
     probs += [f'empty API entry: {n}' for n, ok in api_names(nb).items() if not ok]
     if pages is not None: probs += link_problems(nb, src, pages)
