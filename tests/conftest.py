@@ -1,10 +1,13 @@
 import os, sys
 from pathlib import Path
 import pytest
+sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) beside the tests
+sys.path.insert(1, str(Path(__file__).parents[1]/'tools'))  # and the tools they test or share (check_pages.py, chromium.py)
+from fetch_server import Server
 
 class Record:
     "An audit hook (PEP 578): while `on`, records the files and folders opened, listed or made, and the hosts reached."
-    def __init__(self): self.on, self.paths, self.hosts = False, [], []
+    def __init__(self, on=False): self.on, self.paths, self.hosts = on, [], []
     def __call__(self, event, args):
         if not self.on: return
         if event in ('open', 'os.listdir', 'os.scandir', 'os.mkdir') and isinstance(args[0], (str, bytes, os.PathLike)):
@@ -15,9 +18,8 @@ class Record:
 # Collecting the tests touches no photos and no network (tests/test_suite.py checks): from here until pytest has
 # collected the tests, this records what the collecting opened, listed, made and reached. Audit hooks stay for the
 # life of the process; this one does nothing once `on` is False.
-COLLECTING = Record()
+COLLECTING = Record(on=True)
 sys.addaudithook(COLLECTING)
-COLLECTING.on = True
 
 def pytest_collection_finish(session): COLLECTING.on = False
 
@@ -25,9 +27,6 @@ def pytest_collection_finish(session): COLLECTING.on = False
 def collecting() -> Record:
     "What collecting this run's tests opened, listed, made and reached (in this worker, which collected them all)."
     return COLLECTING
-sys.path.insert(0, str(Path(__file__).parent))  # the test helpers (elsewhere.py, saved.py, fetch_server.py) beside the tests
-sys.path.insert(1, str(Path(__file__).parents[1]/'tools'))  # and the tools they test or share (check_pages.py, chromium.py)
-from fetch_server import Server
 
 @pytest.fixture(scope='module')
 def server():

@@ -30,8 +30,8 @@ def test_browser_sees_broken_images_and_mermaid(tmp_path):
 
 def test_every_docs_page():
     # `python tools/check_pages.py` takes the screenshots, to look at. Here nbdev processes the notebooks in one process
-    # (the other test worker has the other core): two spawned processes would each import the library (measured: 30 s
-    # of CPU in two, 22 s in one)
+    # (the other test worker has the other core): two spawned processes would each import the library (measured alone:
+    # 32 s of CPU in two, 23 s in one)
     assert cp.main('screenshots', shots=False, workers=0) == 0
 
 def test_pages_are_named_and_linked_as_quarto_does():

@@ -22,7 +22,8 @@ def test_collecting_touches_no_photos(collecting):
     """Collecting this run's tests (conftest.py recorded it) opened, listed and made nothing where the photos or the
     search cache live, and reached no host: so on a machine without the photos, collecting neither fetches nor fails."""
     assert any(p.endswith('test_suite.py') for p in collecting.paths), 'the record holds what collecting read'
-    assert not under(collecting.paths, photo_roots()), under(collecting.paths, photo_roots())[:5]
+    touched = under(collecting.paths, photo_roots())
+    assert not touched, touched[:5]
     assert not collecting.hosts, collecting.hosts
 
 def test_the_record_sees_photos_and_hosts(birds, server):
@@ -30,12 +31,12 @@ def test_the_record_sees_photos_and_hosts(birds, server):
     from fastai.vision.all import get_image_files
     from PIL import Image
     from conftest import Record
-    r = Record()
+    r = Record(on=True)
     sys.addaudithook(r)
-    r.on = True
-    Image.open(get_image_files(birds)[0]).close()
-    urllib.request.urlopen(server.base + '/photo.jpg', timeout=10).close()
-    r.on = False
+    try:
+        Image.open(get_image_files(birds)[0]).close()
+        urllib.request.urlopen(server.base + '/photo.jpg', timeout=10).close()
+    finally: r.on = False
     assert len(under(r.paths, photo_roots())) >= 2 and r.hosts, (r.paths[-5:], r.hosts)
 
 SERVERS = re.compile(r'\b(http\.server|socketserver|HTTPServer|BaseHTTPRequestHandler|ThreadingHTTPServer|\.listen\()')

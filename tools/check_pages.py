@@ -7,8 +7,7 @@ Quarto (which builds the real site on GitHub) is not installable here, so this s
    into the site's layout: `lesson/00_is_it_a_bird.ipynb` becomes `lesson/is_it_a_bird.html`, as nbdev names it;
 3. opens each page in one headless Chromium (driven by selenium), takes a screenshot, and reads back what it saw;
 4. fails on a page with an error output, a warning printed, a broken image, a mermaid diagram that did not render,
-   an empty API section,
-   or a link to a page the site does not have.
+   an empty API section, or a link to a page the site does not have.
 
 Links follow Quarto's rule for a website: a relative link is read from the linking page's folder; a link to a notebook
 (`../library/06_model.ipynb`) goes to the page Quarto renders from it, named by its front matter's `output-file`
@@ -27,8 +26,7 @@ import nbformat, yaml
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
-sys.path.insert(0, str(Path(__file__).parent))
-from chromium import chromium, find_browser  # noqa: E402
+from chromium import chromium, find_browser  # beside this file: on the path when it runs, and in the tests
 
 ROOT = Path(__file__).resolve().parents[1]
 MERMAID_JS = ROOT/'.cache'/'mermaid'/'node_modules'/'mermaid'/'dist'/'mermaid.min.js'
@@ -107,10 +105,9 @@ def notebook_problems(nb, src:str=None, pages:dict=None):
     for c in nb.cells:
         for o in c.get('outputs', []):
             if o.get('output_type') == 'error': probs.append(f"error output: {o.get('ename')}: {o.get('evalue')}"[:200])
-            if o.get('output_type') == 'stream' and 'Traceback (most recent call last)' in o.get('text', ''):
-                probs.append('a traceback printed in an output')
-            w = WARNING.search(o.get('text', '')) if o.get('output_type') == 'stream' and o.get('name') == 'stderr' else None
-            if w:
+            if o.get('output_type') != 'stream': continue
+            if 'Traceback (most recent call last)' in o.get('text', ''): probs.append('a traceback printed in an output')
+            if o.get('name') == 'stderr' and (w := WARNING.search(o.get('text', ''))):
                 probs.append(f'a warning shows on the page: {w.group(0)[:120]}')
     probs += [f'empty API entry: {n}' for n, ok in api_names(nb).items() if not ok]
     if pages is not None: probs += link_problems(nb, src, pages)
